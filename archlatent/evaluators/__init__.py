@@ -1,0 +1,1 @@
+"""Evaluators: answer `evaluate(genotypes)` from a table or a supernet, counting cost."""

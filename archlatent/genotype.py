@@ -1,0 +1,150 @@
+"""Genotypes: frozen, hashable cells (node-labelled DAGs) with an isomorphism-invariant key.
+
+Every space stores its architectures in this one form. Edge-labelled spaces (NB201, DARTS) turn
+each op edge into a node, so the encoders and the key see node labels only. The key follows
+NAS-Bench-101's module hash (``graph_util.hash_module``): a Weisfeiler-Lehman style iteration over
+(in-degree, out-degree, label), so relabelling vertices never changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+from archlatent.errors import InvalidArchitecture
+
+#: Node labels that carry no signal: such nodes (and their edges) are dropped by `Cell.pruned`.
+ZERO_OPS = frozenset({"none", "zero"})
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A DAG in topological order: ``ops[i]`` labels node i, ``edges`` holds pairs (i, j) with i < j.
+
+    Sources are the nodes labelled ``input`` or ``input*``; the sink is the node labelled ``output``.
+    """
+
+    ops: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.ops)
+        for i, j in self.edges:
+            if not (0 <= i < j < n):
+                raise InvalidArchitecture(
+                    f"edge ({i}, {j}) is not a forward edge of a {n}-node cell (cycle or bad index)"
+                )
+        if len(set(self.edges)) != len(self.edges) or list(self.edges) != sorted(self.edges):
+            raise InvalidArchitecture(f"cell edges must be sorted and distinct, got {self.edges}")
+
+    @classmethod
+    def from_matrix(cls, ops: tuple[str, ...] | list[str], matrix: list[list[int]]) -> Cell:
+        """Build from a square 0/1 adjacency matrix; anything on or below the diagonal is a cycle."""
+        n = len(ops)
+        if len(matrix) != n or any(len(row) != n for row in matrix):
+            raise InvalidArchitecture(f"adjacency must be {n}x{n} for {n} ops")
+        edges = []
+        for i, row in enumerate(matrix):
+            for j, v in enumerate(row):
+                if v not in (0, 1):
+                    raise InvalidArchitecture(f"adjacency entry ({i}, {j}) is {v!r}, not 0 or 1")
+                if v and j <= i:
+                    raise InvalidArchitecture(
+                        f"adjacency entry ({i}, {j}) is below the diagonal: not a DAG in topological order"
+                    )
+                if v:
+                    edges.append((i, j))
+        return cls(tuple(ops), tuple(edges))
+
+    def matrix(self) -> list[list[int]]:
+        """The square 0/1 adjacency matrix."""
+        n = len(self.ops)
+        m = [[0] * n for _ in range(n)]
+        for i, j in self.edges:
+            m[i][j] = 1
+        return m
+
+    def pruned(self) -> Cell:
+        """Drop zero ops and every node not on a source -> sink path (nasbench's pruning).
+
+        A cell with no such path prunes to the empty cell (no nodes).
+        """
+        n = len(self.ops)
+        alive = [op not in ZERO_OPS for op in self.ops]
+        succ: list[list[int]] = [[] for _ in range(n)]
+        pred: list[list[int]] = [[] for _ in range(n)]
+        for i, j in self.edges:
+            if alive[i] and alive[j]:
+                succ[i].append(j)
+                pred[j].append(i)
+        fwd = [False] * n
+        for v in range(n):
+            if alive[v] and (self.ops[v].startswith("input") or any(fwd[u] for u in pred[v])):
+                fwd[v] = True
+        bwd = [False] * n
+        for v in range(n - 1, -1, -1):
+            if alive[v] and (self.ops[v] == "output" or any(bwd[w] for w in succ[v])):
+                bwd[v] = True
+        keep = [v for v in range(n) if fwd[v] and bwd[v]]
+        if not any(self.ops[v] == "output" for v in keep):
+            return Cell((), ())
+        index = {v: k for k, v in enumerate(keep)}
+        edges = tuple(sorted((index[i], index[j]) for i, j in self.edges if i in index and j in index))
+        return Cell(tuple(self.ops[v] for v in keep), edges)
+
+    def wl_hash(self) -> str:
+        """NAS-Bench-101's module hash of this cell as it stands (prune first for the canonical one)."""
+        n = len(self.ops)
+        if n == 0:
+            return _md5("empty")
+        ins = [0] * n
+        outs = [0] * n
+        pred: list[list[int]] = [[] for _ in range(n)]
+        succ: list[list[int]] = [[] for _ in range(n)]
+        for i, j in self.edges:
+            outs[i] += 1
+            ins[j] += 1
+            succ[i].append(j)
+            pred[j].append(i)
+        hashes = [_md5(str((outs[v], ins[v], self.ops[v]))) for v in range(n)]
+        for _ in range(n):
+            hashes = [
+                _md5(
+                    "".join(sorted(hashes[w] for w in pred[v]))
+                    + "|"
+                    + "".join(sorted(hashes[w] for w in succ[v]))
+                    + "|"
+                    + hashes[v]
+                )
+                for v in range(n)
+            ]
+        return _md5(str(sorted(hashes)))
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """An architecture of one search space: its space's name and one or more cells.
+
+    Build genotypes through a space (`parse`, `sample`, `from_tensors`, ...), which validates them.
+    """
+
+    space: str
+    cells: tuple[Cell, ...]
+
+    @cached_property
+    def canonical_cells(self) -> tuple[Cell, ...]:
+        """The cells with zero ops and dead nodes pruned."""
+        return tuple(c.pruned() for c in self.cells)
+
+    def key(self) -> str:
+        """Isomorphism-invariant identity: equal for genotypes that compute the same function."""
+        return self._key
+
+    @cached_property
+    def _key(self) -> str:
+        return _md5(self.space + ":" + ":".join(c.wl_hash() for c in self.canonical_cells))

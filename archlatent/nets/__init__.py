@@ -1,0 +1,1 @@
+"""PyTorch networks built from genotypes."""

@@ -1,0 +1,11 @@
+"""Search spaces, one file each, registered by name in `SPACES`."""
+
+from archlatent.spaces import nb201  # noqa: F401  (registers)
+from archlatent.spaces.base import SPACES, SearchSpace
+
+__all__ = ["SPACES", "SearchSpace", "get_space"]
+
+
+def get_space(name: str) -> SearchSpace:
+    """A fresh instance of the space registered as `name`."""
+    return SPACES.get(name)()

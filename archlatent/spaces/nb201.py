@@ -1,0 +1,179 @@
+"""NAS-Bench-201 cell space (Dong & Yang, "NAS-Bench-201", ICLR 2020).
+
+A 4-node cell whose 6 edges (0->1, 0->2, 1->2, 0->3, 1->3, 2->3) each carry one of 5 ops. As a
+node-labelled DAG each edge becomes an op node: node 0 is the input, nodes 1..6 the edges in
+arch-string order, node 7 the output. The wiring is fixed, so a genotype is its 6 ops.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from archlatent.batch import ArchBatch
+from archlatent.errors import InvalidArchitecture
+from archlatent.genotype import Cell, Genotype
+from archlatent.spaces.base import SPACES, SearchSpace
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: The cell's edges (from node, to node) in arch-string order.
+EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+_TOKEN = re.compile(r"^([a-z0-9_]+)~(\d+)$")
+
+
+def _wiring() -> tuple[tuple[int, int], ...]:
+    """Edges of the op-node graph: op node a feeds op node b when edge a ends where edge b starts."""
+    wires = []
+    for a, (src, dst) in enumerate(EDGES, start=1):
+        if src == 0:
+            wires.append((0, a))
+        if dst == 3:
+            wires.append((a, 7))
+        wires += [(a, b) for b, (src2, _) in enumerate(EDGES, start=1) if src2 == dst]
+    return tuple(sorted(wires))
+
+
+WIRING = _wiring()
+
+
+@SPACES.register("nb201")
+class NB201Space(SearchSpace):
+    """NAS-Bench-201: 5 ops on each of 6 edges, 15,625 cells; text form is the official arch string."""
+
+    node_labels = ("<pad>", "input", "output", *OPS)
+    max_cell_nodes = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._op_ids = np.array([self._label_index[op] for op in OPS])
+        self._io_ids = (self._label_index["input"], self._label_index["output"])
+
+    # -- construction ------------------------------------------------------------------------
+    def from_ops(self, ops: Sequence[str]) -> Genotype:
+        """The genotype whose 6 edges carry `ops` (arch-string order)."""
+        return self.make([Cell(("input", *ops, "output"), WIRING)])
+
+    def edge_ops(self, genotype: Genotype) -> tuple[str, ...]:
+        """The 6 edge ops of a genotype, in arch-string order."""
+        self.validate(genotype)
+        return genotype.cells[0].ops[1:7]
+
+    def validate_cells(self, cells: tuple[Cell, ...]) -> None:
+        cell = cells[0]
+        if len(cell.ops) != 8:
+            raise InvalidArchitecture(f"nb201 cell must have 8 nodes (input, 6 edge ops, output), got {len(cell.ops)}")
+        if cell.ops[0] != "input" or cell.ops[7] != "output":
+            raise InvalidArchitecture("nb201 cell must start with 'input' and end with 'output'")
+        for op in cell.ops[1:7]:
+            if op not in OPS:
+                raise InvalidArchitecture(f"unknown nb201 op {op!r}; known: {', '.join(OPS)}")
+        if cell.edges != WIRING:
+            raise InvalidArchitecture("nb201 cell wiring differs from the fixed 4-node cell")
+
+    # -- text form ------------------------------------------------------------------------------
+    def parse(self, text: str) -> Genotype:
+        """Read ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
+        nodes = text.strip().split("+")
+        if len(nodes) != 3:
+            raise InvalidArchitecture(f"nb201 arch string needs 3 '+'-separated nodes, got {len(nodes)}: {text!r}")
+        ops = []
+        for dst, node in enumerate(nodes, start=1):
+            if not (node.startswith("|") and node.endswith("|")):
+                raise InvalidArchitecture(f"nb201 node {dst} must be enclosed in '|': {node!r}")
+            tokens = node[1:-1].split("|")
+            if len(tokens) != dst:
+                raise InvalidArchitecture(f"nb201 node {dst} needs {dst} input edge(s), got {len(tokens)}: {node!r}")
+            for src, token in enumerate(tokens):
+                match = _TOKEN.match(token)
+                if match is None:
+                    raise InvalidArchitecture(f"malformed nb201 edge {token!r} (expected 'op~index')")
+                op, index = match.group(1), int(match.group(2))
+                if op not in OPS:
+                    raise InvalidArchitecture(f"unknown nb201 op {op!r} in {token!r}; known: {', '.join(OPS)}")
+                if index != src:
+                    raise InvalidArchitecture(f"nb201 edge {token!r} into node {dst} must come from node {src}")
+                ops.append(op)
+        # arch-string order is by destination node: (0->1), (0->2), (1->2), (0->3), (1->3), (2->3)
+        return self.from_ops(ops)
+
+    def format(self, genotype: Genotype) -> str:
+        ops = self.edge_ops(genotype)
+        return "+".join(
+            "|" + "|".join(f"{ops[e]}~{src}" for e, (src, dst) in enumerate(EDGES) if dst == node) + "|"
+            for node in (1, 2, 3)
+        )
+
+    def ops_code(self, genotype: Genotype) -> str:
+        """The benchmark tables' 6-digit code: one op index per edge in arch-string order."""
+        return "".join(str(OPS.index(op)) for op in self.edge_ops(genotype))
+
+    def from_code(self, code: str) -> Genotype:
+        """Inverse of `ops_code`."""
+        if len(code) != 6 or any(c not in "01234" for c in code):
+            raise InvalidArchitecture(f"nb201 ops code must be 6 digits 0-4, got {code!r}")
+        return self.from_ops([OPS[int(c)] for c in code])
+
+    # -- sampling and edits -----------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Genotype:
+        return self.from_ops([OPS[i] for i in rng.integers(len(OPS), size=6)])
+
+    def neighbours(self, genotype: Genotype) -> list[Genotype]:
+        ops = self.edge_ops(genotype)
+        return [
+            self.from_ops(ops[:e] + (op,) + ops[e + 1 :]) for e in range(6) for op in OPS if op != ops[e]
+        ]
+
+    def canonicalize(self, genotype: Genotype) -> Genotype:
+        """Edges off every input -> output path become ``none`` (the cell stays a valid NB201 cell)."""
+        ops = self.edge_ops(genotype)
+        live = _surviving_edges(ops)
+        return self.from_ops([op if e in live else "none" for e, op in enumerate(ops)])
+
+    def size(self) -> int:
+        return len(OPS) ** 6
+
+    def enumerate(self) -> Iterator[Genotype]:
+        """All 15,625 cells, ops codes in lexicographic order (the tables' ``index`` order differs)."""
+        for combo in itertools.product(OPS, repeat=6):
+            yield self.from_ops(combo)
+
+    # -- tensor form (vectorized: the wiring is fixed) -----------------------------------------------
+    def from_tensors(self, batch: ArchBatch) -> list[Genotype | None]:
+        ops = batch.ops.detach().cpu()
+        ok = (ops[:, 0] == self._io_ids[0]) & (ops[:, 7] == self._io_ids[1])
+        if ops.shape[1] > 8:
+            ok &= (ops[:, 8:] == 0).all(dim=1)
+        edge_ids = ops[:, 1:7]
+        ok &= ((edge_ids >= int(self._op_ids.min())) & (edge_ids <= int(self._op_ids.max()))).all(dim=1)
+        wiring = torch.zeros(self.max_nodes, self.max_nodes)
+        for i, j in WIRING:
+            wiring[i, j] = 1.0
+        ok &= ((batch.adj.detach().cpu() > 0.5).float() == wiring).all(dim=(1, 2))
+        ok &= batch.mask.detach().cpu()[:, :8].all(dim=1)
+        labels = self.node_labels
+        return [
+            self.from_ops([labels[i] for i in row]) if good else None
+            for row, good in zip(edge_ids.tolist(), ok.tolist())
+        ]
+
+
+def _surviving_edges(ops: Sequence[str]) -> set[int]:
+    """Indices of the edges that lie on some input -> output path through non-``none`` edges."""
+    reach_from_in = {0}
+    for e, (src, dst) in enumerate(EDGES):
+        if ops[e] != "none" and src in reach_from_in:
+            reach_from_in.add(dst)
+    reach_to_out = {3}
+    for e in reversed(range(6)):
+        src, dst = EDGES[e]
+        if ops[e] != "none" and dst in reach_to_out:
+            reach_to_out.add(src)
+    return {
+        e
+        for e, (src, dst) in enumerate(EDGES)
+        if ops[e] != "none" and src in reach_from_in and dst in reach_to_out
+    }

@@ -1,0 +1,1 @@
+"""Latent autoencoders, one file each, registered by name."""

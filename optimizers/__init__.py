@@ -1,0 +1,1 @@
+"""Optimizers over latent points (ask/tell, minimization), one file each, registered by name."""
