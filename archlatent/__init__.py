@@ -8,6 +8,7 @@ from archlatent.spaces import SPACES, SearchSpace, get_space
 __version__ = "0.1.0"
 
 __all__ = [
+    "SPACES",
     "ArchBatch",
     "ArchLatentError",
     "Cell",
@@ -15,9 +16,8 @@ __all__ = [
     "DataError",
     "Genotype",
     "InvalidArchitecture",
-    "SPACES",
     "SearchSpace",
     "UnknownName",
-    "get_space",
     "__version__",
+    "get_space",
 ]

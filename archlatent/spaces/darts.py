@@ -1,0 +1,192 @@
+"""DARTS cell space (Liu, Simonyan & Yang, "DARTS: Differentiable Architecture Search", ICLR 2019).
+
+A genotype has a normal and a reduction cell. Each has cell inputs 0 (c_{k-2}) and 1 (c_{k-1}) and
+intermediate nodes 2..5; node n sums two ops applied to two distinct earlier nodes, and the cell
+output concatenates nodes 2..5. As a node-labelled DAG each (op, input) pair becomes an op node:
+node 0 ``input0``, node 1 ``input1``, nodes 2..9 the 8 op nodes (two per intermediate node, in
+genotype order), node 10 ``output``. An op node reading cell input j has an edge from node j; one
+reading intermediate node j has edges from both op nodes of j; every op node feeds the output.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+from archlatent.errors import InvalidArchitecture
+from archlatent.genotype import Cell, Genotype
+from archlatent.spaces.base import SPACES, SearchSpace
+
+OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+N_STEPS = 4
+CONCAT = [2, 3, 4, 5]
+FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+OUTPUT = 2 + 2 * N_STEPS
+
+Pairs = list[tuple[str, int]]
+
+
+def _check_pairs(cell: str, pairs: Pairs) -> None:
+    """Raise InvalidArchitecture unless `pairs` are 4 nodes of two (known op, distinct earlier input)."""
+    if len(pairs) % 2:
+        raise InvalidArchitecture(
+            f"darts {cell} cell has {len(pairs)} (op, input) pairs: an odd count leaves a node with one input"
+        )
+    if len(pairs) != 2 * N_STEPS:
+        raise InvalidArchitecture(f"darts {cell} cell has {len(pairs) // 2} nodes, needs {N_STEPS} (8 pairs)")
+    for p, pair in enumerate(pairs):
+        node = 2 + p // 2
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) and type(pair[1]) is int):
+            raise InvalidArchitecture(f"darts {cell} node {node}: expected an (op, input) pair, got {pair!r}")
+        op, j = pair
+        if op not in OPS:
+            raise InvalidArchitecture(f"unknown darts op {op!r} in {cell} node {node}; known: {', '.join(OPS)}")
+        if not 0 <= j < node:
+            raise InvalidArchitecture(
+                f"darts {cell} node {node} takes input {j}: inputs must be earlier nodes 0..{node - 1}"
+            )
+    for node in range(2, 2 + N_STEPS):
+        a, b = pairs[2 * node - 4][1], pairs[2 * node - 3][1]
+        if a == b:
+            raise InvalidArchitecture(f"darts {cell} node {node} uses input {a} twice (its two inputs must differ)")
+
+
+def _encode(pairs: Pairs) -> Cell:
+    """The 11-node op-node cell of a checked pair list."""
+    edges = []
+    for p, (_, j) in enumerate(pairs):
+        v = 2 + p
+        edges += [(j, v)] if j < 2 else [(2 * j - 2, v), (2 * j - 1, v)]
+        edges.append((v, OUTPUT))
+    return Cell(("input0", "input1", *(op for op, _ in pairs), "output"), tuple(sorted(edges)))
+
+
+def _decode(cell_name: str, cell: Cell) -> Pairs:
+    """The (op, input) pairs of an op-node cell; InvalidArchitecture where it is not one."""
+    if len(cell.ops) != OUTPUT + 1:
+        raise InvalidArchitecture(
+            f"darts {cell_name} cell must have {OUTPUT + 1} nodes (2 inputs, 8 op nodes, output), got {len(cell.ops)}"
+        )
+    if cell.ops[:2] != ("input0", "input1") or cell.ops[OUTPUT] != "output":
+        raise InvalidArchitecture(f"darts {cell_name} cell must start with 'input0', 'input1' and end with 'output'")
+    pairs = []
+    for v in range(2, OUTPUT):
+        preds = [i for i, j in cell.edges if j == v]
+        if not preds:
+            raise InvalidArchitecture(f"darts {cell_name} op node {v} has no input")
+        if len(preds) == 1 and preds[0] < 2:
+            source = preds[0]
+        elif len(preds) == 2 and preds[0] >= 2 and preds[0] % 2 == 0 and preds[1] == preds[0] + 1:
+            source = preds[0] // 2 + 1
+        else:
+            raise InvalidArchitecture(
+                f"darts {cell_name} op node {v} reads nodes {preds}: not one cell input or one intermediate node"
+            )
+        pairs.append((cell.ops[v], source))
+    return pairs
+
+
+def _parse_concat(field: str, node: ast.expr) -> list[int]:
+    """A concat list, literal or ``range(a, b)``."""
+    try:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
+            return list(range(*(ast.literal_eval(arg) for arg in node.args)))
+        return list(ast.literal_eval(node))
+    except (ValueError, TypeError, SyntaxError) as err:
+        raise InvalidArchitecture(f"darts {field} must be a list of node indices: {err}") from None
+
+
+@SPACES.register("darts")
+class DartsSpace(SearchSpace):
+    """DARTS (Liu, Simonyan & Yang, "DARTS: Differentiable Architecture Search", ICLR 2019).
+
+    Normal and reduction cells of 4 nodes, each summing two of 7 ops on two distinct earlier nodes.
+    The two inputs must differ, as DARTS derives them (top-2 distinct predecessors); every
+    published genotype checked obeys this. So both cell inputs always feed node 2, every op node
+    feeds the output, nothing is prunable and the default `canonicalize` is the identity.
+    """
+
+    cell_names = ("normal", "reduce")
+    node_labels = ("<pad>", "input0", "input1", "output", *OPS)
+    max_cell_nodes = OUTPUT + 1
+
+    # -- construction ------------------------------------------------------------------------
+    def from_pairs(self, normal: Pairs, reduce: Pairs) -> Genotype:
+        """The genotype with these (op, input) lists, as in the DARTS repository's ``Genotype``."""
+        cells = []
+        for name, pairs in zip(self.cell_names, (normal, reduce)):
+            pairs = [tuple(p) if isinstance(p, list) else p for p in pairs]
+            _check_pairs(name, pairs)
+            cells.append(_encode(pairs))
+        return self.make(cells)
+
+    def pairs(self, genotype: Genotype) -> tuple[Pairs, Pairs]:
+        """The normal and reduce (op, input) lists of a genotype."""
+        self.validate(genotype)
+        normal, reduce = (_decode(name, cell) for name, cell in zip(self.cell_names, genotype.cells))
+        return normal, reduce
+
+    def validate_cells(self, cells: tuple[Cell, ...]) -> None:
+        for name, cell in zip(self.cell_names, cells):
+            pairs = _decode(name, cell)
+            _check_pairs(name, pairs)
+            if _encode(pairs) != cell:
+                raise InvalidArchitecture(f"darts {name} cell wiring differs from the op-node form of its pairs")
+
+    # -- text form ------------------------------------------------------------------------------
+    def parse(self, text: str) -> Genotype:
+        """Read ``Genotype(normal=[(op, input), ...], normal_concat=[2, 3, 4, 5], reduce=..., reduce_concat=...)``."""
+        try:
+            call = ast.parse(text.strip(), mode="eval").body
+        except SyntaxError as err:
+            raise InvalidArchitecture(f"malformed darts genotype text ({err.msg}): {text!r}") from None
+        name = getattr(call, "func", None)
+        if not isinstance(call, ast.Call) or getattr(name, "id", getattr(name, "attr", None)) != "Genotype":
+            raise InvalidArchitecture(f"darts genotype text must be a Genotype(...) call: {text!r}")
+        if len(call.args) > len(FIELDS) or any(kw.arg not in FIELDS for kw in call.keywords):
+            raise InvalidArchitecture(f"darts Genotype takes the fields {', '.join(FIELDS)}: {text!r}")
+        fields = dict(zip(FIELDS, call.args)) | {kw.arg: kw.value for kw in call.keywords}
+        missing = [f for f in FIELDS if f not in fields]
+        if missing:
+            raise InvalidArchitecture(f"darts Genotype lacks {', '.join(missing)}: {text!r}")
+        for field in ("normal_concat", "reduce_concat"):
+            concat = _parse_concat(field, fields[field])
+            if concat != CONCAT:
+                raise InvalidArchitecture(f"darts {field} must be {CONCAT} (range(2, 6)), got {concat}")
+        cells = []
+        for field in ("normal", "reduce"):
+            try:
+                cells.append(list(ast.literal_eval(fields[field])))
+            except (ValueError, TypeError, SyntaxError) as err:
+                raise InvalidArchitecture(f"darts {field} must be a list of (op, input) pairs: {err}") from None
+        return self.from_pairs(*cells)
+
+    def format(self, genotype: Genotype) -> str:
+        normal, reduce = self.pairs(genotype)
+        return f"Genotype(normal={normal!r}, normal_concat={CONCAT!r}, reduce={reduce!r}, reduce_concat={CONCAT!r})"
+
+    # -- sampling and edits -----------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Genotype:
+        """Per node n, two distinct inputs uniform over 0..n-1 and two ops uniform over OPS."""
+        cells = []
+        for _ in self.cell_names:
+            pairs = []
+            for node in range(2, 2 + N_STEPS):
+                inputs = rng.choice(node, size=2, replace=False)
+                pairs += [(OPS[int(rng.integers(len(OPS)))], int(j)) for j in inputs]
+            cells.append(pairs)
+        return self.from_pairs(*cells)
+
+    def neighbours(self, genotype: Genotype) -> list[Genotype]:
+        cells = self.pairs(genotype)
+        out = []
+        for c, pairs in enumerate(cells):
+            for p, (op, j) in enumerate(pairs):
+                node, other = 2 + p // 2, pairs[p ^ 1][1]
+                edits = [(o, j) for o in OPS if o != op] + [(op, i) for i in range(node) if i not in (j, other)]
+                for edit in edits:
+                    new = list(cells)
+                    new[c] = pairs[:p] + [edit] + pairs[p + 1 :]
+                    out.append(self.from_pairs(*new))
+        return out

@@ -1,0 +1,143 @@
+"""Conformance suite: every registered search space obeys the same contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archlatent import SPACES, Cell, Genotype, InvalidArchitecture, get_space
+
+NAMES = SPACES.names()
+
+#: Malformed texts per space, with the words the error must contain. A new space must add its own.
+MALFORMED: dict[str, list[tuple[str, str]]] = {
+    "nb201": [
+        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|", "3 '\\+'-separated nodes"),
+        ("|conv_7x7~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "unknown nb201 op"),
+        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "needs 2 input edge"),
+        ("|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "must come from node 0"),
+        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~2|+|skip_connect~0|nor_conv_3x3~1|skip_connect~3|", "must come from node 1"),
+        ("|nor_conv_3x3|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "malformed nb201 edge"),
+    ],
+    "nb101": [
+        ('{"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]', "JSON"),
+        ('{"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]], "ops": ["input", "conv9x9", "output"]}', "unknown"),
+        ('{"matrix": [[0, 1, 0], [0, 0, 1], [0, 1, 0]], "ops": ["input", "conv3x3-bn-relu", "output"]}', "triangular|cycle|diagonal"),
+        (
+            '{"matrix": [[0,1,1,1,1,1,1],[0,0,1,1,1,0,0],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],'
+            '[0,0,0,0,0,0,1],[0,0,0,0,0,0,0]], "ops": ["input","conv3x3-bn-relu","conv3x3-bn-relu",'
+            '"conv3x3-bn-relu","conv3x3-bn-relu","conv3x3-bn-relu","output"]}',
+            "edges",
+        ),
+    ],
+    "darts": [
+        ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=[2, 3, 4, 5], "
+         "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])", "4|nodes|pairs"),
+        ("Genotype(normal=[('sep_conv_3x3', 0)", "malformed|truncated|parse|syntax"),
+    ],
+}
+
+
+@pytest.fixture(params=NAMES)
+def space(request):
+    return get_space(request.param)
+
+
+def _samples(space, n: int, seed: int = 0) -> list[Genotype]:
+    rng = np.random.default_rng(seed)
+    return [space.sample(rng) for _ in range(n)]
+
+
+def test_registry_has_the_three_spaces():
+    assert {"nb201", "nb101", "darts"} <= set(NAMES)
+
+
+def test_thousand_samples_are_valid(space):
+    samples = _samples(space, 1000)
+    assert all(space.is_valid(g) and g.space == space.name for g in samples)
+    assert len({g.key() for g in samples}) > 100  # sampling explores the space
+
+
+def test_text_round_trip(space):
+    for g in _samples(space, 200, seed=1):
+        text = space.format(g)
+        assert space.parse(text) == g
+        assert space.format(space.parse(text)) == text
+
+
+def test_tensor_round_trip(space):
+    samples = _samples(space, 300, seed=2)
+    batch = space.to_tensors(samples)
+    assert batch.ops.shape == (300, space.max_nodes) and batch.adj.shape == (300, space.max_nodes, space.max_nodes)
+    assert space.from_tensors(batch) == samples
+
+
+def test_random_tensors_decode_to_none_or_valid(space):
+    gen = np.random.default_rng(3)
+    batch = space.to_tensors(_samples(space, 64, seed=3))
+    noisy_ops = batch.ops.clone()
+    flip = gen.random(noisy_ops.shape) < 0.2
+    noisy_ops[flip] = 1 + int(gen.integers(len(space.node_labels) - 1))
+    decoded = space.from_tensors(type(batch)(noisy_ops, batch.adj, batch.mask))
+    assert all(g is None or space.is_valid(g) for g in decoded)
+
+
+def _relabel(cell: Cell, rng: np.random.Generator) -> Cell:
+    """The same DAG under a random topological order of its vertices."""
+    n = len(cell.ops)
+    preds = {v: {i for i, j in cell.edges if j == v} for v in range(n)}
+    order: list[int] = []
+    while len(order) < n:
+        ready = [v for v in range(n) if v not in order and preds[v] <= set(order)]
+        order.append(ready[int(rng.integers(len(ready)))])
+    new = {old: k for k, old in enumerate(order)}
+    return Cell(tuple(cell.ops[v] for v in order), tuple(sorted((new[i], new[j]) for i, j in cell.edges)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(NAMES), seed=st.integers(0, 2**32 - 1))
+def test_key_invariant_under_relabelling(name, seed):
+    space = get_space(name)
+    rng = np.random.default_rng(seed)
+    g = space.sample(rng)
+    relabelled = Genotype(g.space, tuple(_relabel(c, rng) for c in g.cells))
+    assert relabelled.key() == g.key()
+
+
+def test_mutate_gives_valid_different_genotype(space):
+    rng = np.random.default_rng(4)
+    for g in _samples(space, 100, seed=4):
+        child = space.mutate(g, rng)
+        assert space.is_valid(child) and child.key() != g.key()
+
+
+def test_canonicalize_keeps_key_and_is_idempotent(space):
+    for g in _samples(space, 200, seed=5):
+        c = space.canonicalize(g)
+        assert c.key() == g.key() and space.is_valid(c) and space.canonicalize(c) == c
+
+
+def test_malformed_text_raises_named_error(space):
+    assert space.name in MALFORMED, f"add malformed examples for space {space.name}"
+    for text, words in MALFORMED[space.name]:
+        with pytest.raises(InvalidArchitecture, match=words):
+            space.parse(text)
+
+
+def test_truncated_text_raises(space):
+    for g in _samples(space, 20, seed=6):
+        text = space.format(g)
+        for cut in (len(text) // 3, len(text) // 2, len(text) - 1):
+            with pytest.raises(InvalidArchitecture):
+                space.parse(text[:cut])
+
+
+def test_genotype_of_another_space_refused(space):
+    other = get_space(next(n for n in NAMES if n != space.name))
+    g = other.sample(np.random.default_rng(7))
+    with pytest.raises(InvalidArchitecture, match=f"space {other.name!r}"):
+        space.validate(g)
+    with pytest.raises(InvalidArchitecture):
+        space.to_tensors([g])
