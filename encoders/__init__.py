@@ -1,1 +1,25 @@
-"""Latent autoencoders, one file each, registered by name."""
+"""Latent autoencoders, one file each, registered by name in `ENCODERS`.
+
+Front doors: `pretrain(space, encoder_name, ...) -> (model, metrics, curves)`, `save` / `load`,
+`plot_curves`; on a model, `embed(genotypes) -> z`, `reconstruct(z) -> genotypes`, `predict(...)`.
+"""
+
+from archlatent.encoders import gin, transformer  # noqa: F401  (register)
+from archlatent.encoders.base import ENCODERS, LatentAutoencoder, build_encoder
+from archlatent.encoders.checkpoint import load, read_metadata, save
+from archlatent.encoders.train import PretrainResult, evaluate, fit, make_dataset, plot_curves, pretrain
+
+__all__ = [
+    "ENCODERS",
+    "LatentAutoencoder",
+    "PretrainResult",
+    "build_encoder",
+    "evaluate",
+    "fit",
+    "load",
+    "make_dataset",
+    "plot_curves",
+    "pretrain",
+    "read_metadata",
+    "save",
+]

@@ -1,1 +1,28 @@
 """Optimizers over latent points (ask/tell, minimization), one file each, registered by name."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from archlatent.optimizers import (
+    cso,  # noqa: F401  (registers)
+    nao,  # noqa: F401  (registers)
+    nsga2,  # noqa: F401  (registers)
+)
+from archlatent.optimizers.base import OPTIMIZERS, Optimizer, OptimizerError
+
+__all__ = ["OPTIMIZERS", "Optimizer", "OptimizerError", "get_optimizer"]
+
+
+def get_optimizer(
+    name: str, dim: int, *, n_obj: int = 1, seed: int | np.random.Generator | None = None, **hyper: object
+) -> Optimizer:
+    """A fresh optimizer registered as `name` over R^dim; unknown hyperparameters raise OptimizerError."""
+    cls = OPTIMIZERS.get(name)
+    known = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "dim", "n_obj", "seed")]
+    unknown = sorted(set(hyper) - set(known))
+    if unknown:
+        raise OptimizerError(f"optimizer {name!r} has no hyperparameter(s) {unknown}; known: {known or 'none'}")
+    return cls(dim, n_obj=n_obj, seed=seed, **hyper)

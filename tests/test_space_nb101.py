@@ -217,26 +217,46 @@ def test_sample_is_canonical_valid_and_seeded() -> None:
     assert [SPACE.format(SPACE.sample(np.random.default_rng(7))) for _ in range(2)] == first
 
 
+def _is_single_edit(cell: Cell, base: Cell) -> bool:
+    """One op changed, one edge toggled, or one new vertex splitting one edge of `base`."""
+    if len(cell.ops) == len(base.ops):
+        op_changes = sum(a != b for a, b in zip(cell.ops, base.ops))
+        return op_changes + len(set(cell.edges) ^ set(base.edges)) == 1
+    if len(cell.ops) != len(base.ops) + 1:
+        return False
+    for v in range(1, len(base.ops)):  # v: index of the new vertex
+        old = {(a + (a >= v), b + (b >= v)) for a, b in base.edges}
+        for i, j in base.edges:
+            split = (old - {(i + (i >= v), j + 1)}) | {(i, v), (v, j + 1)} if j == v else None
+            if cell.ops[:v] + cell.ops[v + 1 :] == base.ops and split == set(cell.edges):
+                return True
+    return False
+
+
 def test_neighbours_are_valid_single_edits_of_the_canonical_cell(rows: list[dict[str, str]]) -> None:
     rng = np.random.default_rng(0)
-    for row in rows[:50]:
+    for row in rows[:60]:
         g = SPACE.parse_table_row(row["adjacency_raw_7x7"], row["ops_raw"])
         base = SPACE.canonicalize(g).cells[0]
-        for n in SPACE.neighbours(g):
+        neighbours = SPACE.neighbours(g)
+        for n in neighbours:
             SPACE.validate(n)
-            cell = n.cells[0]
-            op_changes = sum(a != b for a, b in zip(cell.ops, base.ops))
-            edge_changes = len(set(cell.edges) ^ set(base.edges))
-            assert len(cell.ops) == len(base.ops) and op_changes + edge_changes == 1
-        if len(base.ops) > 2:
-            assert SPACE.mutate(g, rng).key() != g.key()
+            assert _is_single_edit(n.cells[0], base)
+        assert len({SPACE.format(n) for n in neighbours}) == len(neighbours)
+        assert SPACE.mutate(g, rng).key() != g.key()
 
 
-def test_neighbours_of_a_small_cell() -> None:
-    g = SPACE.from_spec([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", C3, "output"])
-    texts = {SPACE.format(n) for n in SPACE.neighbours(g)}
-    assert texts == {
-        SPACE.format(SPACE.from_spec([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", op, "output"])) for op in (C1, MP)
-    } | {SPACE.format(SPACE.from_spec([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", C3, "output"]))}
+def test_neighbours_of_small_cells() -> None:
+    chain = [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
     trivial = SPACE.from_spec([[0, 1], [0, 0]], ["input", "output"])
-    assert SPACE.neighbours(trivial) == []  # one edit cannot add a vertex; removing the edge breaks the path
+    assert {SPACE.format(n) for n in SPACE.neighbours(trivial)} == {
+        SPACE.format(SPACE.from_spec(chain, ["input", op, "output"])) for op in OPS
+    }
+    g = SPACE.from_spec(chain, ["input", C3, "output"])
+    expected = [SPACE.from_spec(chain, ["input", op, "output"]) for op in (C1, MP)]
+    expected.append(SPACE.from_spec([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", C3, "output"]))
+    split_in = [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]  # input -> new -> C3 -> output
+    expected += [SPACE.from_spec(split_in, ["input", op, C3, "output"]) for op in OPS]
+    expected += [SPACE.from_spec(split_in, ["input", C3, op, "output"]) for op in OPS]
+    texts = [SPACE.format(n) for n in SPACE.neighbours(g)]
+    assert len(texts) == 8 and set(texts) == {SPACE.format(e) for e in expected}  # C3 before or after C3: one cell

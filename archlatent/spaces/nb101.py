@@ -106,7 +106,8 @@ class NB101Space(SearchSpace):
                 return self.make(genotype.canonical_cells)
 
     def neighbours(self, genotype: Genotype) -> list[Genotype]:
-        """Valid specs one edit (one interior op changed, one edge toggled) from the pruned cell."""
+        """Valid specs one edit from the pruned cell: change an interior op, toggle an edge, or put
+        a new vertex (any op) on an edge i -> j, splitting it into i -> v -> j (lets cells grow)."""
         cell = self.canonicalize(genotype).cells[0]
         n = len(cell.ops)
         candidates = [
@@ -116,7 +117,11 @@ class NB101Space(SearchSpace):
             if op != cell.ops[v]
         ]
         edges = set(cell.edges)
-        for i in range(n):
-            for j in range(i + 1, n):
-                candidates.append(Cell(cell.ops, tuple(sorted(edges ^ {(i, j)}))))
-        return [g for g in (self._try_make([c]) for c in candidates) if g is not None]
+        candidates += [Cell(cell.ops, tuple(sorted(edges ^ {(i, j)}))) for i in range(n) for j in range(i + 1, n)]
+        if n < MAX_VERTICES:
+            for i, j in cell.edges:  # the new vertex takes index j; later vertices shift up by one
+                moved = {(a + (a >= j), b + (b >= j)) for a, b in edges - {(i, j)}}
+                ops = [cell.ops[:j] + (op,) + cell.ops[j:] for op in OPS]
+                candidates += [Cell(o, tuple(sorted(moved | {(i, j), (j, j + 1)}))) for o in ops]
+        unique = dict.fromkeys(candidates)  # splitting i -> j or j -> k with j's own op gives one cell
+        return [g for g in (self._try_make([c]) for c in unique) if g is not None]

@@ -1,0 +1,164 @@
+"""Checkpoints: ``model.pt`` (state_dict only) + ``model.json`` (what it is and how it was made).
+
+`load` rebuilds the model from the metadata and refuses, with one CheckpointError naming the file
+and the problem, anything it cannot vouch for: missing or unreadable metadata, weights whose sha256
+differs from the recorded one (corrupt, truncated or swapped), another space or encoder than asked
+for, a space whose vocabulary changed since, a state_dict that does not fit the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archlatent.errors import ArchLatentError, CheckpointError
+from archlatent.spaces import SearchSpace
+from archlatent.encoders.base import ENCODERS, LatentAutoencoder, resolve_space
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = "model.pt"
+METADATA = "model.json"
+FORMAT = 1
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _space_signature(space: SearchSpace) -> dict[str, Any]:
+    return {
+        "node_labels": list(space.node_labels),
+        "cell_names": list(space.cell_names),
+        "max_cell_nodes": space.max_cell_nodes,
+    }
+
+
+def save(
+    model: LatentAutoencoder,
+    directory: str | Path,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    table_sha256: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``model.pt`` and ``model.json`` into `directory` (created); returns the directory.
+
+    `table_sha256`: checksum of the benchmark table whose labels trained the score head, if any.
+    `metrics` and `extra` must be JSON-able.
+    """
+    from archlatent import __version__
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / WEIGHTS
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(state, weights)
+    meta = {
+        "format": FORMAT,
+        "archlatent_version": __version__,
+        "space": model.space.name,
+        "space_signature": _space_signature(model.space),
+        "encoder": model.name,
+        "hparams": dict(model.hparams),
+        "table_sha256": table_sha256,
+        "weights_sha256": _sha256(weights),
+        "metrics": dict(metrics) if metrics is not None else None,
+        "extra": dict(extra) if extra is not None else None,
+    }
+    try:
+        text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ArchLatentError(f"checkpoint metadata is not JSON-able: {exc}") from None
+    (directory / METADATA).write_text(text + "\n", encoding="utf-8")
+    return directory
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of a checkpoint (directory, model.pt or model.json); CheckpointError if unusable."""
+    directory = _directory(path)
+    meta_path = directory / METADATA
+    if not meta_path.is_file():
+        raise CheckpointError(f"checkpoint {directory}: metadata {METADATA} is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {directory}: metadata {METADATA} is unreadable ({exc})") from None
+    need = ("format", "space", "encoder", "hparams", "weights_sha256")
+    if not isinstance(meta, dict) or any(k not in meta for k in need) or not isinstance(meta["hparams"], dict):
+        raise CheckpointError(f"checkpoint {directory}: metadata {METADATA} lacks one of {', '.join(need)}")
+    if meta["format"] != FORMAT:
+        raise CheckpointError(f"checkpoint {directory}: format {meta['format']!r}, this library reads {FORMAT}")
+    return meta
+
+
+def load(
+    path: str | Path,
+    *,
+    space: SearchSpace | str | None = None,
+    encoder: str | None = None,
+    device: torch.device | str = "cpu",
+) -> LatentAutoencoder:
+    """The model saved at `path` (its directory, model.pt or model.json), in eval mode on `device`.
+
+    `space` / `encoder`: what the caller expects; a checkpoint of another one is refused.
+    """
+    from archlatent import __version__
+
+    directory = _directory(path)
+    meta = read_metadata(directory)
+    where = f"checkpoint {directory}"
+    expected_space = space.name if isinstance(space, SearchSpace) else space
+    if expected_space is not None and meta["space"] != expected_space:
+        raise CheckpointError(f"{where} was saved for space {meta['space']!r}, not {expected_space!r}")
+    if encoder is not None and meta["encoder"] != encoder:
+        raise CheckpointError(f"{where} holds encoder {meta['encoder']!r}, not {encoder!r}")
+    weights = directory / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{where}: weights {WEIGHTS} are missing")
+    if _sha256(weights) != meta["weights_sha256"]:
+        raise CheckpointError(f"{where}: {WEIGHTS} does not match the sha256 recorded in {METADATA} (corrupt, truncated or replaced)")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on bad files
+        raise CheckpointError(f"{where}: {WEIGHTS} cannot be read ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{where}: {WEIGHTS} does not hold a state_dict")
+    try:
+        the_space = resolve_space(space if isinstance(space, SearchSpace) else meta["space"])
+        cls = ENCODERS.get(meta["encoder"])
+    except ArchLatentError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+    signature = meta.get("space_signature")
+    if signature is not None and signature != _space_signature(the_space):
+        raise CheckpointError(f"{where}: space {the_space.name!r} has changed since it was saved (node labels or cell layout differ)")
+    try:
+        model = cls(the_space, device="cpu", **meta["hparams"])
+    except (ArchLatentError, TypeError) as exc:
+        raise CheckpointError(f"{where}: cannot rebuild {meta['encoder']!r} from its hyperparameters ({exc})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:4])
+        raise CheckpointError(f"{where}: weights do not fit the model: {detail}") from None
+    if meta.get("archlatent_version") != __version__:
+        log.warning("%s was written by archlatent %s, this is %s", where, meta.get("archlatent_version"), __version__)
+    return model.to(device).eval()
+
+
+def _directory(path: str | Path) -> Path:
+    path = Path(path)
+    if path.name in (WEIGHTS, METADATA) and not path.is_dir():
+        return path.parent
+    return path

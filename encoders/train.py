@@ -1,0 +1,422 @@
+"""Pretraining of latent autoencoders: training set, loop, metrics and curves.
+
+`pretrain` is the front door (what a CLI command calls); `fit` and `evaluate` are its two halves,
+usable on their own. Determinism: one seed drives the numpy Generator that samples and splits the
+architectures, the weight init (under a forked RNG) and two local torch Generators (shuffling,
+reparameterization noise), so CPU runs with the same seed are bit-identical and the global RNGs are
+left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+from archlatent.errors import ArchLatentError
+from archlatent.genotype import Genotype
+from archlatent.spaces import SearchSpace
+from archlatent.encoders.base import LatentAutoencoder, build_encoder, resolve_space
+
+log = logging.getLogger(__name__)
+
+#: Training-set size when `samples` is None and the space cannot be enumerated (or is larger than this).
+DEFAULT_SAMPLES = 20_000
+#: Latent points drawn from N(0, I) for `valid_prior` and `unique_prior`.
+PRIOR_SAMPLES = 1_000
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Dataset:
+    """Distinct canonical architectures (one per key), split into training and held-out parts."""
+
+    train: list[Genotype]
+    heldout: list[Genotype]
+    samples: int
+    #: Accuracy per key of the training architectures whose labels the ranking loss uses.
+    train_labels: dict[str, float] = field(default_factory=dict)
+    #: Accuracy per key of the architectures the Kendall tau is measured on (never label-trained).
+    eval_labels: dict[str, float] = field(default_factory=dict)
+
+
+class PretrainResult(NamedTuple):
+    """What `pretrain` returns: unpack as ``model, metrics, curves``."""
+
+    model: LatentAutoencoder
+    metrics: dict[str, Any]
+    curves: list[dict[str, float]]
+
+
+# -- data ------------------------------------------------------------------------------------------
+def distinct_architectures(space: SearchSpace, samples: int | None, rng: np.random.Generator) -> list[Genotype]:
+    """Canonical forms of `samples` draws (the whole space when it is that small), one per key.
+
+    Order: first occurrence. `samples` None: the whole space if it can be enumerated and has at most
+    `DEFAULT_SAMPLES` members times 5, else `DEFAULT_SAMPLES` draws.
+    """
+    size = space.size()
+    if samples is None:
+        samples = size if size is not None and size <= 5 * DEFAULT_SAMPLES else DEFAULT_SAMPLES
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
+        raise ArchLatentError(f"samples must be an integer >= 2, got {samples!r}")
+    draws = space.enumerate() if size is not None and samples >= size else (space.sample(rng) for _ in range(samples))
+    seen: set[Genotype] = set()
+    keys: set[str] = set()
+    out: list[Genotype] = []
+    for g in draws:
+        c = space.canonicalize(g)
+        if c in seen:  # cheap equality first; the WL key only for new canonical forms
+            continue
+        seen.add(c)
+        k = c.key()
+        if k not in keys:
+            keys.add(k)
+            out.append(c)
+    return out
+
+
+def label_keys(labels: Mapping[str | Genotype, float]) -> dict[str, float]:
+    """Accuracy per key (genotypes are keyed; keys sharing one architecture are averaged)."""
+    sums: dict[str, list[float]] = {}
+    for k, v in labels.items():
+        key = k.key() if isinstance(k, Genotype) else k
+        if not isinstance(key, str):
+            raise ArchLatentError(f"label keys must be genotypes or genotype keys, got {type(k).__name__}")
+        try:
+            value = float(v)
+        except (TypeError, ValueError):
+            raise ArchLatentError(f"label of {key} is not a number: {v!r}") from None
+        if not math.isfinite(value):
+            raise ArchLatentError(f"label of {key} is not finite: {v!r}")
+        sums.setdefault(key, []).append(value)
+    return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def make_dataset(
+    space: SearchSpace,
+    *,
+    samples: int | None,
+    seed: int,
+    holdout: float = 0.1,
+    labels: Mapping[str | Genotype, float] | None = None,
+    label_budget: int | None = None,
+) -> Dataset:
+    """Sample, canonicalize, dedupe by key and split off a held-out part (never trained on).
+
+    Labels: without `label_budget`, every labelled training architecture is used for ranking and the
+    tau is measured on the labelled held-out ones; with it, that many labelled training architectures
+    (drawn with the seed) are used and the tau is measured on every other labelled one.
+    """
+    if not (0.0 <= holdout < 1.0):
+        raise ArchLatentError(f"holdout must be in [0, 1), got {holdout!r}")
+    rng = np.random.default_rng(seed)
+    archs = distinct_architectures(space, samples, rng)
+    order = rng.permutation(len(archs))
+    n_hold = min(len(archs) - 1, int(round(holdout * len(archs)))) if holdout > 0 else 0
+    heldout = [archs[i] for i in order[:n_hold]]
+    train = [archs[i] for i in order[n_hold:]]
+    drawn = samples if samples is not None else len(archs)
+    data = Dataset(train, heldout, int(drawn))
+    if labels:
+        acc = label_keys(labels)
+        train_keys = [g.key() for g in train if g.key() in acc]
+        hold_keys = [g.key() for g in heldout if g.key() in acc]
+        if label_budget is None:
+            used, rest = train_keys, hold_keys
+        else:
+            if isinstance(label_budget, bool) or not isinstance(label_budget, (int, np.integer)) or label_budget < 0:
+                raise ArchLatentError(f"label_budget must be an integer >= 0, got {label_budget!r}")
+            if label_budget > len(train_keys):
+                raise ArchLatentError(
+                    f"label_budget {label_budget} exceeds the {len(train_keys)} labelled training architectures"
+                )
+            pick = set(rng.choice(len(train_keys), size=label_budget, replace=False).tolist())
+            used = [k for i, k in enumerate(train_keys) if i in pick]
+            rest = [k for i, k in enumerate(train_keys) if i not in pick] + hold_keys
+        data.train_labels = {k: acc[k] for k in used}
+        data.eval_labels = {k: acc[k] for k in rest}
+    elif label_budget:
+        raise ArchLatentError("label_budget given without labels")
+    return data
+
+
+# -- training --------------------------------------------------------------------------------------
+def _schedule(total_steps: int, warmup: float = 0.05) -> Callable[[int], float]:
+    """Linear warm-up, then cosine decay to 0 (as a multiplier of the base learning rate)."""
+    w = max(1, int(round(warmup * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < w:
+            return (step + 1) / w
+        t = (step - w) / max(1, total_steps - w)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+    return factor
+
+
+def fit(
+    model: LatentAutoencoder,
+    train: Sequence[Genotype],
+    *,
+    heldout: Sequence[Genotype] = (),
+    labels: Mapping[str, float] | None = None,
+    epochs: int = 10,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    weight_decay: float = 0.0,
+    label_batch: int = 256,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> list[dict[str, float]]:
+    """Train `model` in place on `train` (canonical genotypes); returns one record per epoch.
+
+    Each step: a shuffled minibatch of `train`, plus (when `labels`, accuracy per key, cover >= 2
+    training architectures) up to `label_batch` labelled ones for the ranking term. Adam, linear
+    warm-up then cosine decay. Records: epoch, loss, ops, adj, kl, rank, train_exact (decoded from
+    sampled z), heldout_exact (decoded from mu, tensor form; NaN without held-out set), seconds
+    (cumulative). Raises ArchLatentError when the loss stops being finite.
+    """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("label_batch", label_batch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ArchLatentError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ArchLatentError(f"lr must be a finite number > 0, got {lr!r}")
+    if len(train) == 0:
+        raise ArchLatentError("no training architectures")
+    space, device = model.space, model.device
+    data = space.to_tensors(list(train)).to(device)
+    hold = space.to_tensors(list(heldout)).to(device) if len(heldout) else None
+    acc = torch.full((len(train),), float("nan"))
+    if labels:
+        for i, g in enumerate(train):
+            v = labels.get(g.key())
+            if v is not None:
+                acc[i] = float(v)
+    acc = acc.to(device)
+    labelled = torch.isfinite(acc).nonzero().squeeze(1)
+    use_labels = len(labelled) >= 2
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = math.ceil(len(train) / batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps * epochs))
+    shuffle = torch.Generator().manual_seed(int(seed))
+    noise = torch.Generator(device=device).manual_seed(int(seed) + 1)
+    curves: list[dict[str, float]] = []
+    elapsed = 0.0
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(train), generator=shuffle).to(device)
+        sums = dict.fromkeys(("loss", "ops", "adj", "kl", "rank", "exact"), 0.0)
+        for step in range(steps):
+            idx = perm[step * batch_size : (step + 1) * batch_size]
+            rows = len(idx)
+            if use_labels:
+                extra = labelled
+                if len(labelled) > label_batch:
+                    extra = labelled[torch.randperm(len(labelled), generator=shuffle)[:label_batch].to(device)]
+                idx = torch.cat([idx, extra])
+            out = model.loss(data[idx], acc=acc[idx] if use_labels else None, generator=noise)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise ArchLatentError(
+                    f"{model.name} pretraining on {space.name}: loss is {loss.item()} at epoch {epoch}, "
+                    f"batch {step + 1} of {steps} (lr {lr}); lower the learning rate or check the inputs"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            for k in sums:
+                sums[k] += float(out[k]) * rows
+        record: dict[str, float] = {"epoch": epoch}
+        record.update({k: v / len(train) for k, v in sums.items() if k != "exact"})
+        record["train_exact"] = sums["exact"] / len(train)
+        record["heldout_exact"] = heldout_exact(model, hold) if hold is not None else float("nan")
+        elapsed += time.perf_counter() - start
+        record["seconds"] = elapsed
+        curves.append(record)
+        log.info("epoch %d: %s", epoch, record)
+        if progress is not None:
+            progress(dict(record, epochs=epochs))
+    model.eval()
+    return curves
+
+
+def heldout_exact(model: LatentAutoencoder, batch: Any, chunk: int = 8192) -> float:
+    """Fraction of rows of an ArchBatch whose decoded posterior mean equals them (tensor form)."""
+    hits = 0
+    with model._evaluating():
+        for s in range(0, len(batch), chunk):
+            part = batch[s : s + chunk].to(model.device)
+            mu, _ = model.encode(part)
+            op_logits, adj_logits = model.decode(mu)
+            hits += int(model._exact(op_logits, adj_logits, part).sum())
+    return hits / max(1, len(batch))
+
+
+@torch.no_grad()
+def set_latent_stats(model: LatentAutoencoder, archs: Sequence[Genotype]) -> None:
+    """Store the mean and std of the posterior means of `archs` in the model (search bounds)."""
+    if len(archs) < 2:
+        return
+    mu = model.embed(archs, canonicalize=False)
+    model.latent_loc.copy_(mu.mean(0))
+    model.latent_scale.copy_(mu.std(0).clamp_min(1e-6))
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+def evaluate(
+    model: LatentAutoencoder,
+    heldout: Sequence[Genotype],
+    *,
+    eval_labels: Mapping[str, float] | None = None,
+    genotypes: Sequence[Genotype] = (),
+    seed: int = 0,
+    prior_samples: int = PRIOR_SAMPLES,
+) -> dict[str, Any]:
+    """recon_exact (held-out, by key), valid_prior and unique_prior (N(0, I) samples) and, with labels,
+    kendall_tau of the score head on the labelled architectures among `heldout` + `genotypes`."""
+    metrics: dict[str, Any] = {}
+    if len(heldout):
+        decoded = model.reconstruct(model.embed(heldout, canonicalize=False))
+        hits = sum(d is not None and d.key() == g.key() for d, g in zip(decoded, heldout))
+        metrics["recon_exact"] = hits / len(heldout)
+        metrics["recon_valid"] = sum(d is not None for d in decoded) / len(heldout)
+    else:
+        metrics["recon_exact"] = None
+    z = torch.randn(prior_samples, model.latent_dim, generator=torch.Generator().manual_seed(int(seed) + 2))
+    prior = [g for g in model.reconstruct(z) if g is not None]
+    metrics["valid_prior"] = len(prior) / prior_samples
+    metrics["unique_prior"] = len({g.key() for g in prior}) / len(prior) if prior else 0.0
+    if eval_labels:
+        pool = {g.key(): g for g in list(genotypes) + list(heldout)}
+        keys = [k for k in eval_labels if k in pool]
+        if len(keys) >= 2:
+            scores = model.predict([pool[k] for k in keys], canonicalize=False).numpy()
+            tau = kendalltau(scores, [eval_labels[k] for k in keys]).statistic
+            metrics["kendall_tau"] = None if not np.isfinite(tau) else float(tau)
+            metrics["tau_archs"] = len(keys)
+        else:
+            metrics["kendall_tau"] = None
+            metrics["tau_archs"] = len(keys)
+    return metrics
+
+
+def pretrain(
+    space: SearchSpace | str,
+    encoder_name: str = "gin",
+    *,
+    samples: int | None = None,
+    labels: Mapping[str | Genotype, float] | None = None,
+    label_budget: int | None = None,
+    epochs: int = 10,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    weight_decay: float = 0.0,
+    holdout: float = 0.1,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+    **hparams: Any,
+) -> PretrainResult:
+    """Pretrain encoder `encoder_name` on `space`; returns (model, metrics, curves).
+
+    Training set: `samples` draws of ``space.sample`` (the whole space via ``enumerate`` when
+    ``samples >= space.size()``), canonicalized, one per key, a `holdout` fraction set aside.
+    `labels` (accuracy per genotype or key) adds the ranking loss on the labelled training
+    architectures (at most `label_budget` of them, if given: see `make_dataset`). `hparams` go to the
+    encoder (latent_dim, hidden, layers, beta, ...). `progress` gets each epoch's record.
+    Metrics (JSON-able): recon_exact, recon_valid, valid_prior, unique_prior, kendall_tau (with labels),
+    train_seconds (training loop), data_seconds, eval_seconds, samples, train_size, heldout_size,
+    label_queries, epochs, encoder, space, seed, hparams.
+    """
+    space = resolve_space(space)
+    t0 = time.perf_counter()
+    data = make_dataset(space, samples=samples, seed=seed, holdout=holdout, labels=labels, label_budget=label_budget)
+    data_seconds = time.perf_counter() - t0
+    model = build_encoder(space, encoder_name, seed=seed, device=device, **hparams)
+    t1 = time.perf_counter()
+    curves = fit(
+        model,
+        data.train,
+        heldout=data.heldout,
+        labels=data.train_labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        progress=progress,
+    )
+    train_seconds = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    set_latent_stats(model, data.train)
+    metrics = evaluate(model, data.heldout, eval_labels=data.eval_labels, genotypes=data.train, seed=seed)
+    metrics.update(
+        train_seconds=train_seconds,
+        data_seconds=data_seconds,
+        eval_seconds=time.perf_counter() - t2,
+        samples=data.samples,
+        train_size=len(data.train),
+        heldout_size=len(data.heldout),
+        label_queries=len(data.train_labels),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        encoder=encoder_name,
+        space=space.name,
+        seed=int(seed),
+        hparams=dict(model.hparams),
+    )
+    if labels:
+        metrics.setdefault("kendall_tau", None)
+    return PretrainResult(model, metrics, curves)
+
+
+# -- curves ----------------------------------------------------------------------------------------
+def plot_curves(curves: Sequence[Mapping[str, float]], path: str | Path, *, title: str | None = None) -> Path:
+    """Write a PNG of loss (log scale) and reconstruction accuracy per epoch; returns its path.
+
+    Uses matplotlib's Agg canvas directly, so no global backend is switched.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not curves:
+        raise ArchLatentError("no training curves to plot")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    epochs = [c["epoch"] for c in curves]
+    fig = Figure(figsize=(9, 3.6))
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2)
+    for key, label in (("loss", "total"), ("ops", "ops CE"), ("adj", "edges BCE"), ("rank", "ranking")):
+        values = [c.get(key, float("nan")) for c in curves]
+        if any(v > 0 for v in values):
+            ax1.plot(epochs, values, marker=".", label=label)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss per architecture")
+    ax1.legend()
+    for key, label in (("train_exact", "train (sampled z)"), ("heldout_exact", "held-out (mu)")):
+        values = [100.0 * c.get(key, float("nan")) for c in curves]
+        ax2.plot(epochs, values, marker=".", label=label)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("exact reconstruction (%)")
+    ax2.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,131 @@
+"""Luo et al., "Neural Architecture Optimization", NeurIPS 2018: gradient steps on a learned performance predictor.
+
+Every told point is kept. A small MLP f_hat(z) is fitted to the feasible ones (standardized targets,
+`fit_steps` full-batch Adam steps after each tell or seed that brings new feasible data, warm-started).
+Each ask moves the `top_k` best feasible points ("starts") along the predictor's descent direction,
+z' = z - eta_s * grad f_hat(z), one row per start; rows without a start (no fitted predictor yet, or
+fewer usable starts than top_k) are N(0, I) samples.
+
+Step growth, as NAO grows eta until the decoded architecture is new: a start whose proposal comes back
+infeasible, rejected (`reject(rows)`), or as a point already in the history (a remapped duplicate) gets
+its eta multiplied by `growth`, up to `eta_max`; failing again at `eta_max` retires the start. A proposal
+that beats its start resets that start's eta to `eta`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from archlatent.optimizers.base import OPTIMIZERS, Optimizer, OptimizerError
+
+_DUPLICATE_TOL = 1e-5  # a told z this close (max-abs) to a point already in the history is a duplicate
+
+
+@OPTIMIZERS.register("nao")
+class NAO(Optimizer):
+    """Predictor-gradient latent optimizer (single objective)."""
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        n_obj: int = 1,
+        seed: int | np.random.Generator | None = None,
+        top_k: int = 10,
+        eta: float = 0.5,
+        growth: float = 2.0,
+        eta_max: float = 8.0,
+        hidden: int = 64,
+        fit_steps: int = 200,
+        lr: float = 1e-2,
+    ) -> None:
+        super().__init__(dim, n_obj=n_obj, seed=seed)
+        for label, value in (("top_k", top_k), ("hidden", hidden), ("fit_steps", fit_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise OptimizerError(f"nao: {label} must be a positive int, got {value!r}")
+        if not (0.0 < eta <= eta_max and growth > 1.0 and lr > 0.0):
+            raise OptimizerError(
+                f"nao: need 0 < eta <= eta_max, growth > 1 and lr > 0; got eta={eta!r}, eta_max={eta_max!r}, "
+                f"growth={growth!r}, lr={lr!r}"
+            )
+        self.top_k, self.eta, self.growth, self.eta_max, self.fit_steps = top_k, eta, growth, eta_max, fit_steps
+        layers = [nn.utils.skip_init(nn.Linear, a, b) for a, b in ((dim, hidden), (hidden, hidden), (hidden, 1))]
+        with torch.no_grad():  # init from the own generator (nn.Linear's default init would use the global one)
+            for layer in layers:
+                bound = layer.in_features**-0.5
+                layer.weight.uniform_(-bound, bound, generator=self.generator)
+                layer.bias.uniform_(-bound, bound, generator=self.generator)
+        self.model = nn.Sequential(layers[0], nn.SiLU(), layers[1], nn.SiLU(), layers[2])
+        self._adam = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self._fitted = False
+        self._eta: dict[int, float] = {}  # grown step sizes by start (history index)
+        self._retired: set[int] = set()
+        self._starts: Tensor | None = None  # the pending ask's start per row [top_k], -1 for a random row
+        self._n_old = 0  # history length at the pending ask
+
+    def _ask(self) -> Tensor:
+        """Shapes: returns [top_k, dim]."""
+        z, f, feasible = self._history()
+        self._n_old = z.shape[0]
+        starts: list[int] = []
+        if self._fitted:
+            score = torch.where(feasible, f[:, 0], torch.inf)
+            usable = [i for i in torch.argsort(score, stable=True).tolist() if feasible[i] and i not in self._retired]
+            starts = usable[: self.top_k]
+        rows = [torch.randn(self.top_k - len(starts), self.dim, generator=self.generator)]
+        if starts:
+            idx = torch.tensor(starts)
+            with torch.enable_grad():
+                z0 = z[idx].clone().requires_grad_(True)
+                (grad,) = torch.autograd.grad(self.model(z0).sum(), z0)
+            eta = torch.tensor([self._eta.get(s, self.eta) for s in starts])
+            rows.insert(0, z[idx] - eta[:, None] * grad)
+        self._starts = torch.tensor(starts + [-1] * (self.top_k - len(starts)), dtype=torch.long)
+        return torch.cat(rows)
+
+    def _tell(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
+        """Shapes: z [top_k, dim], f [top_k, 1] (+inf where infeasible or rejected), feasible [top_k]."""
+        starts, self._starts = self._starts, None
+        assert starts is not None
+        hist_z, hist_f, _ = self._history()
+        old_z, old_f = hist_z[: self._n_old], hist_f[: self._n_old, 0]
+        for row, start in enumerate(starts.tolist()):
+            if start < 0:
+                continue
+            duplicate = bool(((old_z - z[row]).abs().amax(1) <= _DUPLICATE_TOL).any())
+            if not feasible[row] or duplicate:
+                self._grow(start)
+            elif f[row, 0] < old_f[start]:
+                self._eta.pop(start, None)
+        if bool(feasible.any()):
+            self._fit()
+
+    def _seed(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
+        """Seeded points only feed the predictor. Shapes: z [n, dim], f [n, 1], feasible [n]."""
+        if bool(feasible.any()):
+            self._fit()
+
+    def _grow(self, start: int) -> None:
+        eta = self._eta.get(start, self.eta)
+        if eta >= self.eta_max:
+            self._retired.add(start)
+            self._eta.pop(start, None)
+        else:
+            self._eta[start] = min(eta * self.growth, self.eta_max)
+
+    def _fit(self) -> None:
+        """Warm-started Adam steps on the standardized feasible targets (needs two feasible points)."""
+        z, f, feasible = self._history()
+        z, y = z[feasible], f[feasible, 0]
+        if y.numel() < 2:
+            return
+        y = (y - y.mean()) / y.std().clamp_min(1e-8)
+        with torch.enable_grad():
+            for _ in range(self.fit_steps):
+                self._adam.zero_grad()
+                loss = nn.functional.mse_loss(self.model(z)[:, 0], y)
+                loss.backward()
+                self._adam.step()
+        self._fitted = True
