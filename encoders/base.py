@@ -160,6 +160,22 @@ class LatentAutoencoder(nn.Module, ABC):
     def encode(self, batch: ArchBatch) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance. Shapes: batch [B, N] -> mu [B, d], logvar [B, d]."""
 
+    def _build_latent_heads(self, width: int) -> None:
+        """LayerNorm + linear maps from a pooled width-`width` vector to mu and logvar.
+
+        The norm keeps mu near unit scale and logvar starts at -4 (sigma 0.14), so the decoder sees
+        the encoder's signal rather than noise from the first step (no posterior-collapse plateau).
+        """
+        self.latent_norm = nn.LayerNorm(width)
+        self.to_mu = nn.Linear(width, self.latent_dim)
+        self.to_logvar = nn.Linear(width, self.latent_dim)
+        nn.init.constant_(self.to_logvar.bias, -4.0)
+
+    def _to_latent(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
+        """Shapes: pooled [B, width] -> mu [B, d], logvar [B, d] (see `_build_latent_heads`)."""
+        x = self.latent_norm(pooled)
+        return self.to_mu(x), self.to_logvar(x)
+
     def _build_decoder(self) -> None:
         h, n, labels = self.dec_hidden, self.n_nodes, self.n_labels
         self.dec_trunk = nn.Sequential(mlp([self.latent_dim] + [h] * self.dec_layers), nn.ReLU())

@@ -26,24 +26,20 @@ class GINAutoencoder(LatentAutoencoder):
 
     def _build_encoder(self) -> None:
         h = self.hidden
-        self.op_embed = nn.Embedding(self.n_labels, h)
-        self.pos_embed = nn.Embedding(self.n_nodes, h)
+        self.op_embed = nn.Embedding(self.n_labels * self.n_nodes, h)
         self.convs = nn.ModuleList(DenseGINConv(mlp([h, h, h]), train_eps=True) for _ in range(self.layers))
-        readout = h * (self.layers + 1)
-        self.to_mu = nn.Linear(readout, self.latent_dim)
-        self.to_logvar = nn.Linear(readout, self.latent_dim)
+        self._build_latent_heads(h * (self.layers + 1))
 
     def encode(self, batch: ArchBatch) -> tuple[Tensor, Tensor]:
         """Shapes: batch [B, N] -> mu [B, d], logvar [B, d]."""
         batch = batch.to(self.device)
         mask = batch.mask
-        x = self.op_embed(batch.ops) + self.pos_embed.weight
+        x = self.op_embed(batch.ops + self.n_labels * torch.arange(self.n_nodes, device=self.device))
         x = x * mask.unsqueeze(-1).to(x.dtype)
         adj = batch.adj + batch.adj.transpose(1, 2)
         pooled = [masked_mean(x, mask)]
         for conv in self.convs:
             x = conv(x, adj, mask).relu()
             pooled.append(masked_mean(x, mask))
-        readout = torch.cat(pooled, dim=-1)
-        return self.to_mu(readout), self.to_logvar(readout)
+        return self._to_latent(torch.cat(pooled, dim=-1))
 

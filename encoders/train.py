@@ -238,7 +238,7 @@ def fit(
             optimizer.step()
             scheduler.step()
             for k in sums:
-                sums[k] += float(out[k]) * rows
+                sums[k] += float(out[k].detach()) * rows
         record: dict[str, float] = {"epoch": epoch}
         record.update({k: v / len(train) for k, v in sums.items() if k != "exact"})
         record["train_exact"] = sums["exact"] / len(train)

@@ -83,9 +83,7 @@ class TransformerAutoencoder(LatentAutoencoder):
         self.blocks = nn.ModuleList(
             _Block(h, self.hparams["heads"], self.hparams["ffn"]) for _ in range(self.layers)
         )
-        self.norm = nn.LayerNorm(h)
-        self.to_mu = nn.Linear(h, self.latent_dim)
-        self.to_logvar = nn.Linear(h, self.latent_dim)
+        self._build_latent_heads(h)
 
     def attention_mask(self, batch: ArchBatch) -> Tensor:
         """Who may attend to whom. Shapes: batch [B, N] -> [B, 1, N, N] bool."""
@@ -103,5 +101,4 @@ class TransformerAutoencoder(LatentAutoencoder):
         allowed = self.attention_mask(batch)
         for block in self.blocks:
             x = block(x, allowed)
-        pooled = masked_mean(self.norm(x), batch.mask)
-        return self.to_mu(pooled), self.to_logvar(pooled)
+        return self._to_latent(masked_mean(x, batch.mask))

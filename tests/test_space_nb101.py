@@ -124,8 +124,8 @@ def relabelled_specs(draw: st.DrawFn) -> tuple[Genotype, Genotype]:
     ops = ["input", *draw(st.lists(st.sampled_from(OPS), min_size=5, max_size=5)), "output"]
     upper = [(i, j) for i in range(7) for j in range(i + 1, 7)]
     edges = [e for e, bit in zip(upper, bits) if bit]
-    genotype = SPACE._try_make([Cell(tuple(ops), tuple(edges))])
-    assume(genotype is not None)
+    genotype = Genotype("nb101", (Cell(tuple(ops), tuple(edges)),))
+    assume(SPACE.is_valid(genotype))
     priority = draw(st.permutations(range(1, 6)))
     order, placed = [0], {0}
     while len(order) < 6:  # Kahn's algorithm over the interior, lowest priority first among the ready
@@ -224,11 +224,12 @@ def _is_single_edit(cell: Cell, base: Cell) -> bool:
         return op_changes + len(set(cell.edges) ^ set(base.edges)) == 1
     if len(cell.ops) != len(base.ops) + 1:
         return False
-    for v in range(1, len(base.ops)):  # v: index of the new vertex
-        old = {(a + (a >= v), b + (b >= v)) for a, b in base.edges}
-        for i, j in base.edges:
-            split = (old - {(i + (i >= v), j + 1)}) | {(i, v), (v, j + 1)} if j == v else None
-            if cell.ops[:v] + cell.ops[v + 1 :] == base.ops and split == set(cell.edges):
+    for v in range(1, len(base.ops)):  # the new vertex v splits base edge (i, v), now (i, v + 1)
+        if cell.ops[:v] + cell.ops[v + 1 :] != base.ops:
+            continue
+        shifted = {(a + (a >= v), b + (b >= v)) for a, b in base.edges}
+        for i in range(v):
+            if (i, v + 1) in shifted and set(cell.edges) == (shifted - {(i, v + 1)}) | {(i, v), (v, v + 1)}:
                 return True
     return False
 

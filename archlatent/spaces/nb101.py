@@ -106,8 +106,12 @@ class NB101Space(SearchSpace):
                 return self.make(genotype.canonical_cells)
 
     def neighbours(self, genotype: Genotype) -> list[Genotype]:
-        """Valid specs one edit from the pruned cell: change an interior op, toggle an edge, or put
-        a new vertex (any op) on an edge i -> j, splitting it into i -> v -> j (lets cells grow)."""
+        """Every valid spec one edit from the pruned cell.
+
+        Edits: change an interior op, toggle an edge, or split an edge i -> j by a new vertex v (any
+        op) into i -> v -> j. Without the split, cells could only shrink and ``input -> output``
+        would have no neighbour at all.
+        """
         cell = self.canonicalize(genotype).cells[0]
         n = len(cell.ops)
         candidates = [
@@ -123,5 +127,5 @@ class NB101Space(SearchSpace):
                 moved = {(a + (a >= j), b + (b >= j)) for a, b in edges - {(i, j)}}
                 ops = [cell.ops[:j] + (op,) + cell.ops[j:] for op in OPS]
                 candidates += [Cell(o, tuple(sorted(moved | {(i, j), (j, j + 1)}))) for o in ops]
-        unique = dict.fromkeys(candidates)  # splitting i -> j or j -> k with j's own op gives one cell
+        unique = dict.fromkeys(candidates)  # a copy of j's op put just before or after j can repeat
         return [g for g in (self._try_make([c]) for c in unique) if g is not None]

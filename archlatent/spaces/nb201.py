@@ -51,11 +51,17 @@ class NB201Space(SearchSpace):
         super().__init__()
         self._op_ids = np.array([self._label_index[op] for op in OPS])
         self._io_ids = (self._label_index["input"], self._label_index["output"])
+        # at most 15,625 genotypes: reuse them so each key is computed once per space instance
+        self._made: dict[tuple[str, ...], Genotype] = {}
 
     # -- construction ------------------------------------------------------------------------
     def from_ops(self, ops: Sequence[str]) -> Genotype:
         """The genotype whose 6 edges carry `ops` (arch-string order)."""
-        return self.make([Cell(("input", *ops, "output"), WIRING)])
+        ops = tuple(ops)
+        genotype = self._made.get(ops)
+        if genotype is None:
+            genotype = self._made[ops] = self.make([Cell(("input", *ops, "output"), WIRING)])
+        return genotype
 
     def edge_ops(self, genotype: Genotype) -> tuple[str, ...]:
         """The 6 edge ops of a genotype, in arch-string order."""

@@ -1,0 +1,38 @@
+"""`Strategy`: proposes genotypes and learns from their scores; the search loop drives it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from archlatent.genotype import Genotype
+from archlatent.registry import Registry
+from archlatent.spaces.base import SearchSpace
+
+
+class Strategy(ABC):
+    """Ask/tell over genotypes. Scores are maximized (validation accuracy); None = no valid architecture.
+
+    `tell` always answers the previous `ask`, in order, one score per proposal.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int | np.random.Generator | None = None) -> None:
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+
+    @abstractmethod
+    def ask(self) -> list[Genotype | None]:
+        """Next proposals (None where a proposal decoded to no valid architecture)."""
+
+    @abstractmethod
+    def tell(self, genotypes: Sequence[Genotype | None], scores: Sequence[float | None]) -> None:
+        """Scores of the last proposals (canonical genotypes as evaluated)."""
+
+    def warm_start(self, genotypes: Sequence[Genotype], scores: Sequence[float]) -> None:
+        """Architectures evaluated before the search began (labels); baselines ignore them."""
+        return None
+
+
+STRATEGIES: Registry[Strategy] = Registry("search strategy")

@@ -1,0 +1,31 @@
+"""Local search (White, Nolen, Savani, "Exploring the Loss Landscape in Neural Architecture Search",
+UAI 2021): move to the best neighbour while one improves; restart from a random cell at a local optimum."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from archlatent.genotype import Genotype
+from archlatent.strategies.base import STRATEGIES, Strategy
+
+
+@STRATEGIES.register("local")
+class LocalSearch(Strategy):
+    """First a random start, then its whole neighbourhood per ask (in random order)."""
+
+    current: tuple[Genotype, float] | None = None
+
+    def ask(self) -> list[Genotype | None]:
+        if self.current is None:
+            return [self.space.sample(self.rng)]
+        neighbours = self.space.neighbours(self.current[0])
+        return [neighbours[i] for i in self.rng.permutation(len(neighbours))]
+
+    def tell(self, genotypes: Sequence[Genotype | None], scores: Sequence[float | None]) -> None:
+        scored = [(g, s) for g, s in zip(genotypes, scores) if g is not None and s is not None]
+        if self.current is None:
+            self.current = scored[0] if scored else None
+            return
+        best = max(scored, key=lambda pair: pair[1], default=None)
+        # a local optimum (nothing better around): restart from a random cell
+        self.current = best if best is not None and best[1] > self.current[1] else None

@@ -1,0 +1,22 @@
+"""Random search: uniform samples from the space (Li & Talwalkar, "Random Search and Reproducibility
+for Neural Architecture Search", UAI 2019)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from archlatent.genotype import Genotype
+from archlatent.strategies.base import STRATEGIES, Strategy
+
+
+@STRATEGIES.register("random")
+class RandomSearch(Strategy):
+    """Proposes `batch` uniform samples per ask and ignores scores."""
+
+    batch = 16
+
+    def ask(self) -> list[Genotype | None]:
+        return [self.space.sample(self.rng) for _ in range(self.batch)]
+
+    def tell(self, genotypes: Sequence[Genotype | None], scores: Sequence[float | None]) -> None:
+        return None
