@@ -90,7 +90,8 @@ def search(
         result.history.append(entry)
 
     for g, metrics in labelled.items():
-        record(space.canonicalize(g), metrics, label=True)
+        if space.canonicalize(g).key() not in cache:
+            record(space.canonicalize(g), metrics, label=True)
     if labelled:
         strategy.warm_start(list(result.evaluated.values()), [cache[k][metric] for k in result.evaluated])
 
@@ -98,28 +99,21 @@ def search(
     while result.queries < budget:
         proposals = strategy.ask()
         genotypes: list[Genotype | None] = []
-        scores: list[float | None] = []
+        answers: list[dict[str, float] | None] = []
         fresh = False
         for proposal in proposals:
-            if proposal is None:
+            g = None if proposal is None else space.canonicalize(proposal)
+            key = None if g is None else g.key()
+            if g is None:
                 result.invalid += 1
-                genotypes.append(None)
-                scores.append(None)
-                continue
-            g = space.canonicalize(proposal)
-            key = g.key()
-            if key in cache:
+            elif key in cache:
                 result.repeats += 1
-            elif result.queries >= budget:
-                genotypes.append(None)  # out of budget: nothing more is evaluated
-                scores.append(None)
-                continue
-            else:
+            elif result.queries < budget:  # once the budget is spent nothing more is evaluated
                 record(g, replay[key] if key in replay else _evaluate(evaluator, space, g, journal), label=False)
                 fresh = True
             genotypes.append(g)
-            scores.append(cache[key][metric])
-        strategy.tell(genotypes, scores)
+            answers.append(cache.get(key) if key else None)
+        strategy.tell(genotypes, [None if a is None else a[metric] for a in answers], answers)
         if progress is not None:
             progress(result)
         idle = 0 if fresh else idle + 1

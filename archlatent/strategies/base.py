@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -27,12 +27,19 @@ class Strategy(ABC):
         """Next proposals (None where a proposal decoded to no valid architecture)."""
 
     @abstractmethod
-    def tell(self, genotypes: Sequence[Genotype | None], scores: Sequence[float | None]) -> None:
-        """Scores of the last proposals (canonical genotypes as evaluated)."""
+    def tell(
+        self,
+        genotypes: Sequence[Genotype | None],
+        scores: Sequence[float | None],
+        metrics: Sequence[Mapping[str, float] | None] | None = None,
+    ) -> None:
+        """Scores (and full metric dicts) of the last proposals, as canonical genotypes.
+
+        A score is None where the proposal was invalid or not evaluated (budget spent).
+        """
 
     def warm_start(self, genotypes: Sequence[Genotype], scores: Sequence[float]) -> None:
         """Architectures evaluated before the search began (labels); baselines ignore them."""
-        return None
 
 
 STRATEGIES: Registry[Strategy] = Registry("search strategy")

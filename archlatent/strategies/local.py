@@ -3,7 +3,7 @@ UAI 2021): move to the best neighbour while one improves; restart from a random 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from archlatent.genotype import Genotype
 from archlatent.strategies.base import STRATEGIES, Strategy
@@ -21,7 +21,12 @@ class LocalSearch(Strategy):
         neighbours = self.space.neighbours(self.current[0])
         return [neighbours[i] for i in self.rng.permutation(len(neighbours))]
 
-    def tell(self, genotypes: Sequence[Genotype | None], scores: Sequence[float | None]) -> None:
+    def tell(
+        self,
+        genotypes: Sequence[Genotype | None],
+        scores: Sequence[float | None],
+        metrics: Sequence[Mapping[str, float] | None] | None = None,
+    ) -> None:
         scored = [(g, s) for g, s in zip(genotypes, scores) if g is not None and s is not None]
         if self.current is None:
             self.current = scored[0] if scored else None

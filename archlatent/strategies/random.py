@@ -3,7 +3,7 @@ for Neural Architecture Search", UAI 2019)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from archlatent.genotype import Genotype
 from archlatent.strategies.base import STRATEGIES, Strategy
@@ -18,5 +18,10 @@ class RandomSearch(Strategy):
     def ask(self) -> list[Genotype | None]:
         return [self.space.sample(self.rng) for _ in range(self.batch)]
 
-    def tell(self, genotypes: Sequence[Genotype | None], scores: Sequence[float | None]) -> None:
-        return None
+    def tell(
+        self,
+        genotypes: Sequence[Genotype | None],
+        scores: Sequence[float | None],
+        metrics: Sequence[Mapping[str, float] | None] | None = None,
+    ) -> None:
+        """Random search learns nothing from scores."""

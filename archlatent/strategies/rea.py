@@ -4,7 +4,7 @@ Search", AAAI 2019), with NAS-Bench-201's settings: population 10, tournament 3,
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -44,7 +44,12 @@ class RegularizedEvolution(Strategy):
                 return [child]
         return [self.space.sample(self.rng)]  # the population's neighbourhood is exhausted
 
-    def tell(self, genotypes: Sequence[Genotype | None], scores: Sequence[float | None]) -> None:
+    def tell(
+        self,
+        genotypes: Sequence[Genotype | None],
+        scores: Sequence[float | None],
+        metrics: Sequence[Mapping[str, float] | None] | None = None,
+    ) -> None:
         for genotype, score in zip(genotypes, scores):
             if genotype is None or score is None or genotype.key() in self.seen:
                 continue
