@@ -34,12 +34,15 @@ class SearchResult:
     invalid: int = 0
     stopped: str = "budget"
     seconds: float = 0.0
+    #: Every architecture evaluated (labels included) and its metrics, by key.
     evaluated: dict[str, Genotype] = field(default_factory=dict, repr=False)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able form (without the genotype objects)."""
+        """JSON-able form (without the genotype objects and per-key metric dicts)."""
         out = asdict(self)
         out.pop("evaluated")
+        out.pop("metrics")
         return out
 
 
@@ -73,7 +76,7 @@ def search(
     start = time.perf_counter()
     replay = {r["key"]: r["metrics"] for r in journal.records()} if journal else {}
     result = SearchResult(best={}, history=[], queries=0, label_queries=len(labelled))
-    cache: dict[str, dict[str, float]] = {}
+    cache = result.metrics
 
     def record(g: Genotype, metrics: Mapping[str, float], label: bool) -> None:
         key = g.key()
