@@ -24,7 +24,7 @@ from archlatent.errors import ArchLatentError
 from archlatent.spaces import SPACES, get_space
 
 #: Modules under archlatent.commands that register more subcommands when the parser is built.
-COMMAND_MODULES: tuple[str, ...] = ("search", "supernet")
+COMMAND_MODULES: tuple[str, ...] = ("search", "benchmark", "supernet")
 
 Setup = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
@@ -173,7 +173,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"archlatent {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

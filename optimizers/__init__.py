@@ -6,12 +6,12 @@ import inspect
 
 import numpy as np
 
-from archlatent.optimizers import (
+from . import (
     cso,  # noqa: F401  (registers)
     nao,  # noqa: F401  (registers)
     nsga2,  # noqa: F401  (registers)
 )
-from archlatent.optimizers.base import OPTIMIZERS, Optimizer, OptimizerError
+from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 __all__ = ["OPTIMIZERS", "Optimizer", "OptimizerError", "get_optimizer"]
 

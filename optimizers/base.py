@@ -36,6 +36,9 @@ class Optimizer(ABC):
 
     name: ClassVar[str]
     multi_objective: ClassVar[bool] = False  # whether n_obj > 1 is supported
+    # Whether a search loop should `reject` rows that decode to an already evaluated architecture rather than
+    # tell their known value (NAO grows its steps on rejects; swarms and populations want the value).
+    reject_repeats: ClassVar[bool] = False
 
     def __init__(self, dim: int, *, n_obj: int = 1, seed: int | np.random.Generator | None = None) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
@@ -70,16 +73,23 @@ class Optimizer(ABC):
 
         Typical causes: the point decodes to an invalid or already evaluated architecture. After this,
         `tell` answers the remaining rows in their original order (none left: the ask is closed).
-        Shapes: rows [r] int indices into the pending ask.
+        Shapes: rows [r] int indices into the pending ask, or a bool mask [k].
         """
         if self._asked is None or self._open is None:
             raise OptimizerError("reject() without a pending ask()")
-        idx = torch.as_tensor(rows, dtype=torch.long).reshape(-1)
         k = self._open.shape[0]
+        idx = torch.as_tensor(rows).reshape(-1)
+        if idx.dtype == torch.bool:
+            if idx.shape != (k,):
+                raise OptimizerError(f"reject(): a bool mask must have shape [{k}], got {list(idx.shape)}")
+            idx = idx.nonzero().flatten()
+        elif idx.numel() and (idx.is_floating_point() or idx.is_complex()):
+            raise OptimizerError(f"reject(): rows must be integer indices or a bool mask, got {idx.dtype}")
+        idx = idx.long()
         if idx.numel() and (idx.min() < 0 or idx.max() >= k):
-            raise OptimizerError(f"reject() rows {idx.tolist()} out of range for an ask of {k} rows")
+            raise OptimizerError(f"reject(): rows {idx.tolist()} out of range for an ask of {k} rows")
         if not bool(self._open[idx].all()):
-            raise OptimizerError(f"reject() rows {idx.tolist()} include rows already rejected")
+            raise OptimizerError(f"reject(): rows {idx.tolist()} include rows already rejected")
         self._open[idx] = False
         if not bool(self._open.any()):
             self._answer(torch.empty(0, self.dim), torch.empty(0, self.n_obj), torch.empty(0, dtype=torch.bool))
@@ -133,7 +143,7 @@ class Optimizer(ABC):
         if not bool(feasible.any()):
             return None
         i = int(torch.where(feasible, f[:, 0], torch.inf).argmin())
-        return z[i], f[i]
+        return z[i].clone(), f[i].clone()
 
     def pareto_front(self) -> tuple[Tensor, Tensor]:
         """Feasible, mutually non-dominated told points (minimization).

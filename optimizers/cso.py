@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from archlatent.optimizers.base import OPTIMIZERS, Optimizer, OptimizerError
+from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 
 @OPTIMIZERS.register("cso")

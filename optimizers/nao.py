@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from archlatent.optimizers.base import OPTIMIZERS, Optimizer, OptimizerError
+from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 _DUPLICATE_TOL = 1e-5  # a told z this close (max-abs) to a point already in the history is a duplicate
 
@@ -27,18 +27,20 @@ _DUPLICATE_TOL = 1e-5  # a told z this close (max-abs) to a point already in the
 class NAO(Optimizer):
     """Predictor-gradient latent optimizer (single objective)."""
 
+    reject_repeats = True
+
     def __init__(
         self,
         dim: int,
         *,
         n_obj: int = 1,
         seed: int | np.random.Generator | None = None,
-        top_k: int = 10,
-        eta: float = 0.5,
+        top_k: int = 20,
+        eta: float = 4.0,
         growth: float = 2.0,
-        eta_max: float = 8.0,
+        eta_max: float = 32.0,
         hidden: int = 64,
-        fit_steps: int = 200,
+        fit_steps: int = 100,
         lr: float = 1e-2,
     ) -> None:
         super().__init__(dim, n_obj=n_obj, seed=seed)
@@ -58,12 +60,22 @@ class NAO(Optimizer):
                 layer.weight.uniform_(-bound, bound, generator=self.generator)
                 layer.bias.uniform_(-bound, bound, generator=self.generator)
         self.model = nn.Sequential(layers[0], nn.SiLU(), layers[1], nn.SiLU(), layers[2])
-        self._adam = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self._adam = torch.optim.Adam(self.model.parameters(), lr=lr, fused=True)
         self._fitted = False
         self._eta: dict[int, float] = {}  # grown step sizes by start (history index)
         self._retired: set[int] = set()
         self._starts: Tensor | None = None  # the pending ask's start per row [top_k], -1 for a random row
         self._n_old = 0  # history length at the pending ask
+
+    @property
+    def step_sizes(self) -> dict[int, float]:
+        """The grown step sizes by start (history index); starts not listed use `eta` (retired ones are left out)."""
+        return dict(self._eta)
+
+    @property
+    def retired(self) -> frozenset[int]:
+        """Starts (history indices) retired after failing at `eta_max`; they are no longer moved."""
+        return frozenset(self._retired)
 
     def _ask(self) -> Tensor:
         """Shapes: returns [top_k, dim]."""
@@ -71,9 +83,8 @@ class NAO(Optimizer):
         self._n_old = z.shape[0]
         starts: list[int] = []
         if self._fitted:
-            score = torch.where(feasible, f[:, 0], torch.inf)
-            usable = [i for i in torch.argsort(score, stable=True).tolist() if feasible[i] and i not in self._retired]
-            starts = usable[: self.top_k]
+            order = torch.argsort(torch.where(feasible, f[:, 0], torch.inf), stable=True)
+            starts = [i for i in order[feasible[order]].tolist() if i not in self._retired][: self.top_k]
         rows = [torch.randn(self.top_k - len(starts), self.dim, generator=self.generator)]
         if starts:
             idx = torch.tensor(starts)

@@ -21,13 +21,16 @@ from pymoo.core.termination import NoTermination
 from pymoo.indicators.hv import HV
 from torch import Tensor
 
-from archlatent.optimizers.base import OPTIMIZERS, Optimizer, OptimizerError
+from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 
 class _GaussianSampling(Sampling):
     """N(0, I) samples clipped to the problem's box."""
 
-    def _do(self, problem: Problem, n_samples: int, *args: object, random_state: np.random.Generator, **kwargs: object):
+    def _do(
+        self, problem: Problem, n_samples: int, *args: object, random_state: np.random.Generator, **kwargs: object
+    ) -> np.ndarray:
+        """Shapes: returns [n_samples, n_var]."""
         return np.clip(random_state.standard_normal((n_samples, problem.n_var)), problem.xl, problem.xu)
 
 

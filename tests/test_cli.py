@@ -59,7 +59,7 @@ def test_bad_input_is_one_line_exit_2(argv, words, capsys, nb201_csv, monkeypatc
 
 def test_installed_entry_point_info(nb201_csv):
     proc = subprocess.run(
-        [sys.executable, "-m", "archlatent.cli", "info"], capture_output=True, text=True, check=True,
+        [sys.executable, "-m", "archlatent", "info"], capture_output=True, text=True, check=True,
         env={"ARCHLATENT_DATA": str(nb201_csv.parent), "PATH": ""},
     )
     doc = json.loads(proc.stdout)

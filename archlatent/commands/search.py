@@ -71,21 +71,25 @@ def _resolve(args: argparse.Namespace, parser_defaults: dict[str, Any]) -> dict[
 
 
 def _strategy(name: str, space: SearchSpace, seed: int, config: dict[str, Any], model: Any) -> Strategy:
-    from archlatent.optimizers import OPTIMIZERS, get_optimizer
+    from archlatent.optimizers import get_optimizer
     from archlatent.strategies.latent import LatentStrategy
 
     name = ALIASES.get(name, name)
-    if name in STRATEGIES:
+    if not _needs_model([name]):
         return STRATEGIES.get(name)(space, seed)
-    if name not in OPTIMIZERS:
-        known = ", ".join(sorted({*STRATEGIES.names(), *OPTIMIZERS.names(), *ALIASES}))
-        raise ArchLatentError(f"unknown optimizer {name!r}; known: {known}")
     objectives = config["objectives"].split(",")
     optimizer = get_optimizer(name, model.latent_dim, n_obj=len(objectives), seed=seed)
-    return LatentStrategy(space, model, optimizer, remap=config["remap"], objectives=objectives)
+    return LatentStrategy(space, model, optimizer, remap=config["remap"], objectives=objectives, seed=seed)
 
 
 def _needs_model(names: list[str]) -> bool:
+    """Whether any of `names` is a latent optimizer (UnknownName-style error for unknown names)."""
+    from archlatent.optimizers import OPTIMIZERS
+
+    unknown = [n for n in names if ALIASES.get(n, n) not in STRATEGIES and n not in OPTIMIZERS]
+    if unknown:
+        known = ", ".join(sorted({*STRATEGIES.names(), *OPTIMIZERS.names(), *ALIASES}))
+        raise ArchLatentError(f"unknown optimizer {unknown[0]!r}; known: {known}")
     return any(ALIASES.get(n, n) not in STRATEGIES for n in names)
 
 
@@ -182,7 +186,7 @@ def run_one(config: dict[str, Any], out: Path | None, table: BenchmarkTable | No
     dataset = config["dataset"]
     if table is None and config["evaluator"] == "tabular" or config["labels"]:
         table = table or load_table(space.name, config.get("bench"))
-    if model is None and _needs_model([config["optimizer"]]):
+    if _needs_model([config["optimizer"]]) and model is None:
         model, labelled = _model(config, space, table, dataset, out)
     evaluator = _evaluator(config, space, table, dataset, config["seed"])
     strategy = _strategy(config["optimizer"], space, config["seed"], config, model)

@@ -25,7 +25,9 @@ class LatentStrategy(Strategy):
     Rows that decode to nothing valid, or that the loop could not evaluate (budget spent), are
     rejected (infeasible). Rows decoding to known architectures are told their measured score, as
     TNAO scores remapped particles; when the optimizer sets ``reject_repeats`` (NAO), rows decoding to architectures it has seen are rejected
-    too, so it widens its steps; otherwise they are told their measured score.
+    too, so it widens its steps. Otherwise, with ``repair``, such a decode is moved to an unseen
+    neighbour of it (so a converging swarm keeps paying for new architectures), and without it the
+    row is told its measured score.
     """
 
     def __init__(
@@ -36,18 +38,33 @@ class LatentStrategy(Strategy):
         *,
         remap: bool = True,
         objectives: Sequence[str] = ("valid_acc",),
+        repair: bool = True,
+        seed: int | None = None,
     ) -> None:
-        super().__init__(space, seed=None)
+        super().__init__(space, seed)
         if len(objectives) != optimizer.n_obj:
             raise ValueError(f"{len(objectives)} objectives for an optimizer of {optimizer.n_obj}")
         self.model, self.optimizer, self.remap = model, optimizer, remap
         self.objectives = tuple(objectives)
+        self.repair = repair
         self._z: Tensor | None = None
         self._seen: set[str] = set()
 
     def ask(self) -> list[Genotype | None]:
         self._z = self.optimizer.ask()
-        return list(self.model.reconstruct(self._z))
+        decoded = list(self.model.reconstruct(self._z))
+        if self.repair and not getattr(self.optimizer, "reject_repeats", False):
+            decoded = [self._unseen_neighbour(g) for g in decoded]
+        return decoded
+
+    def _unseen_neighbour(self, g: Genotype | None) -> Genotype | None:
+        """A decode that repeats a known architecture moves to an unseen neighbour, if there is one."""
+        if g is None or g.key() not in self._seen:
+            return g
+        for i in self.rng.permutation(len(options := self.space.neighbours(g))):
+            if options[i].key() not in self._seen:
+                return options[i]
+        return g
 
     def tell(
         self,
