@@ -24,7 +24,7 @@ from archlatent.errors import ArchLatentError
 from archlatent.spaces import SPACES, get_space
 
 #: Modules under archlatent.commands that register more subcommands when the parser is built.
-COMMAND_MODULES: tuple[str, ...] = ("search", "benchmark", "supernet")
+COMMAND_MODULES: tuple[str, ...] = ("pretrain", "search", "benchmark", "supernet")
 
 Setup = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]

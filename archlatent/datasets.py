@@ -139,32 +139,37 @@ def load_dataset(
 
 # -- synthetic ----------------------------------------------------------------------------------------
 def synthetic(n: int = 2000, classes: int = 10, size: int = 32, seed: int = 0) -> ImageData:
-    """A learnable toy set: each class is an oriented stripe pattern of its own frequency and colour.
+    """A learnable toy set: each class is a noisy plaid of its own angle, stripe frequency and tint.
 
-    Every image shows its class's pattern at a random phase (so position alone tells nothing), with a
-    random brightness and Gaussian pixel noise; colours come from a palette of three, so colour alone
-    does not separate the classes. ``n`` training images and ``max(n // 5, classes)`` test images,
-    balanced, identical for equal arguments.
+    A plaid overlays gratings at +angle and -angle, so a horizontal flip (the standard augmentation)
+    keeps its class. Classes pair up on angle and differ in frequency (2 or 2.5 cycles per image);
+    tints come from a palette of three, so colour alone does not separate them. Every image has a
+    random phase per grating, random contrast and Gaussian pixel noise. ``n`` balanced training
+    images and ``max(n // 5, classes)`` test images, identical for equal arguments.
     """
     if n < classes or classes < 2 or size < 8:
-        raise DataError(f"synthetic data needs n >= classes >= 2 and size >= 8, got n={n}, classes={classes}, size={size}")
+        raise DataError(
+            f"synthetic data needs n >= classes >= 2 and size >= 8, got n={n}, classes={classes}, size={size}"
+        )
     gen = torch.Generator().manual_seed(seed)
-    angles = torch.arange(classes) * (math.pi / classes)
-    freqs = 2 * math.pi * (1.5 + (torch.arange(classes) % 3)) / size
-    palette = torch.tensor([[1.0, 0.3, 0.3], [0.3, 1.0, 0.3], [0.3, 0.3, 1.0]])
-    colours = palette[torch.arange(classes) % 3]
+    c = torch.arange(classes)
+    angles = (math.pi / 2) * (c // 2 + 1) / math.ceil(classes / 2)
+    freqs = 2 * math.pi * (2 + 0.5 * (c % 2)) / size
+    palette = torch.tensor([[1.0, 0.5, 0.5], [0.5, 1.0, 0.5], [0.5, 0.5, 1.0]])
+    tints = palette[c % 3]
+    grid = torch.arange(size, dtype=torch.float32)
+    yy, xx = torch.meshgrid(grid, grid, indexing="ij")
 
     def draw(count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.arange(count) % classes
-        y = y[torch.randperm(count, generator=gen)]
-        grid = torch.arange(size, dtype=torch.float32)
-        yy, xx = torch.meshgrid(grid, grid, indexing="ij")
-        proj = torch.cos(angles[y])[:, None, None] * xx + torch.sin(angles[y])[:, None, None] * yy
-        phase = torch.rand(count, 1, 1, generator=gen) * 2 * math.pi
-        pattern = torch.sin(freqs[y][:, None, None] * proj + phase)
-        gain = 0.6 + 0.8 * torch.rand(count, 1, 1, 1, generator=gen)
-        img = 128 + 70 * gain * colours[y][:, :, None, None] * pattern[:, None]
-        img = img + 40 * torch.randn(count, 3, size, size, generator=gen)
+        y = (torch.arange(count) % classes)[torch.randperm(count, generator=gen)]
+        pattern = torch.zeros(count, size, size)
+        for sign in (1.0, -1.0):
+            angle = sign * angles[y][:, None, None]
+            phase = torch.rand(count, 1, 1, generator=gen) * 2 * math.pi
+            pattern += torch.sin(freqs[y][:, None, None] * (torch.cos(angle) * xx + torch.sin(angle) * yy) + phase)
+        contrast = 0.3 + 0.6 * torch.rand(count, 1, 1, 1, generator=gen)
+        img = 128 + 40 * contrast * tints[y][:, :, None, None] * pattern[:, None]
+        img = img + 90 * torch.randn(count, 3, size, size, generator=gen)
         return img.round().clamp(0, 255).to(torch.uint8), y
 
     train_x, train_y = draw(n)
@@ -205,7 +210,9 @@ def _read_cifar_files(paths: list[Path], label_key: bytes, url: str) -> tuple[to
             data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
             labels = np.asarray(batch[label_key], dtype=np.int64)
         except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as err:
-            raise DataError(f"CIFAR file {path} is corrupt ({type(err).__name__}: {err}); download {url} again") from None
+            raise DataError(
+                f"CIFAR file {path} is corrupt ({type(err).__name__}: {err}); download {url} again"
+            ) from None
         if len(labels) != len(data):
             raise DataError(f"CIFAR file {path} is corrupt: {len(data)} images but {len(labels)} labels")
         xs.append(torch.from_numpy(data.copy()))
@@ -271,7 +278,7 @@ def _read_idx(root: Path, stem: str, ndim: int) -> np.ndarray:
             f"(files in {DEBIAN_FASHION_MNIST}) or download the IDX files from github.com/zalandoresearch/fashion-mnist"
         )
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
             raw = f.read()
     except (OSError, EOFError) as err:
         raise DataError(f"Fashion-MNIST file {path} is corrupt ({err})") from None

@@ -1,6 +1,6 @@
-"""DDAS (Mills, Han, Gonzalez & Zhang, "Exploring Neural Architecture Search Space via Deep Deterministic
-Sampling" -- Deep Deterministic Architecture Sampling --, IEEE Access 2021): a DDPG agent that picks the
-architecture the supernet trains on each step, and the accuracy-vs-cost Pareto front of everything sampled.
+"""DDAS, Deep Deterministic Architecture Sampling (Mills et al., "Exploring Neural Architecture Search Space
+via Deep Deterministic Sampling", IEEE Access 9, 2021, doi:10.1109/ACCESS.2021.3101975): a DDPG agent that
+picks the architecture the supernet trains on each step, and the accuracy-vs-cost Pareto front of all it sampled.
 
 The agent follows DDPG (Lillicrap et al., ICLR 2016): an actor maps the state to a continuous action,
 one score per (edge, op); a critic scores (state, action); both have target copies updated softly;
@@ -8,7 +8,7 @@ transitions go to a replay buffer; exploration adds Gaussian or Ornstein-Uhlenbe
 discretized as DARTS derives a cell: the best-scoring op per edge (NB201), and per DARTS node the two
 inputs whose best op scores highest. The state is the previous architecture (one-hot, the shape of an
 action) with its accuracy and normalized cost; the reward is ``accuracy - lambda * normalized cost``.
-Network sizes, gamma and noise schedule are not given by the paper: the defaults here are ours.
+Network sizes, state, gamma and noise schedule are our choices (the defaults here), not the paper's.
 """
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ def hypervolume(points: Sequence[tuple[float, float]], ref_cost: float, ref_accu
         upper = front[k + 1][1] if k + 1 < len(front) else ref_cost
         area += (upper - cost) * (acc - ref_accuracy)
     return area
+
+
+def normalized_hypervolume(points: Sequence[tuple[float, float]], max_cost: float) -> float:
+    """`hypervolume` of (accuracy %, cost) points scaled to accuracy / 100 and cost / `max_cost`, ref (0, 1.1)."""
+    return hypervolume([(acc / 100.0, cost / max_cost) for acc, cost in points], ref_cost=1.1)
 
 
 class ParetoFront:
@@ -155,7 +160,9 @@ def _codec(space: SearchSpace) -> _NB201Codec | _DartsCodec:
 
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+    return nn.Sequential(
+        nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs)
+    )
 
 
 # -- the sampler -------------------------------------------------------------------------------------------------
@@ -200,7 +207,13 @@ class DDASSampler:
         self.front = ParetoFront(cost)
         self.lam, self.gamma, self.tau = lam, gamma, tau
         self.batch_size, self.warmup = batch_size, warmup
-        self.noise, self.sigma, self.sigma_min, self.sigma_decay, self.ou_theta = noise, sigma, sigma_min, sigma_decay, ou_theta
+        self.noise, self.sigma, self.sigma_min, self.sigma_decay, self.ou_theta = (
+            noise,
+            sigma,
+            sigma_min,
+            sigma_decay,
+            ou_theta,
+        )
         self.rng = np.random.default_rng(seed)
         dim, state_dim = self.codec.dim, self.codec.dim + 2
         with torch.random.fork_rng(devices=[]):

@@ -11,10 +11,10 @@ import contextlib
 import dataclasses
 import logging
 import os
-import resource
+import pickle
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -112,6 +112,8 @@ def _prepare(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 def _peak_memory(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         return {"peak_memory_mb": torch.cuda.max_memory_allocated(device) / 2**20, "peak_memory_source": "cuda"}
+    import resource  # Unix only; imported here so the module still loads elsewhere
+
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return {"peak_memory_mb": rss / (2**20 if sys.platform == "darwin" else 2**10), "peak_memory_source": "cpu_maxrss"}
 
@@ -133,7 +135,7 @@ def _progress_bar(progress: Progress, total: int, desc: str) -> tuple[Callable[[
     return update, bar
 
 
-def _cycle(loader: Iterator[Any] | Any) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _cycle(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     while True:
         yield from loader
 
@@ -233,6 +235,20 @@ def train_supernet(
 
 
 # -- checkpoints -------------------------------------------------------------------------------------------
+#: What ``torch.load`` raises on a damaged or foreign file (truncated zip, garbage, disallowed pickle).
+_LOAD_ERRORS = (
+    pickle.UnpicklingError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+)
+
+
 def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file beside `path`, then ``os.replace`` it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,9 +264,10 @@ def load_checkpoint(path: str | Path, fmt: str, device: torch.device | str = "cp
         raise CheckpointError(f"checkpoint {path} not found")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch.load raises many types on a damaged file
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch checkpoint: {reason}") from None
+    except _LOAD_ERRORS as err:
+        lines = str(err).strip().splitlines()
+        reason = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch checkpoint ({reason})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"checkpoint {path} is not an {fmt} checkpoint (found {found!r})")
@@ -262,8 +279,8 @@ def load_weights(module: nn.Module, state: dict[str, torch.Tensor], path: str | 
     try:
         module.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as err:
-        first = str(err).strip().splitlines()
-        raise CheckpointError(f"checkpoint {path} does not fit this model: {first[0] if first else err}") from None
+        detail = " ".join(line.strip() for line in str(err).strip().splitlines()[:2]) or type(err).__name__
+        raise CheckpointError(f"checkpoint {path} does not fit this model: {detail}") from None
 
 
 # -- standalone training -----------------------------------------------------------------------------------
@@ -397,7 +414,9 @@ def _restore(
     except (KeyError, ValueError, RuntimeError, TypeError) as err:
         raise CheckpointError(f"checkpoint {path} has a damaged training state: {err}") from None
     if len(history) != ckpt.get("epoch"):
-        raise CheckpointError(f"checkpoint {path} is inconsistent: epoch {ckpt.get('epoch')} with {len(history)} records")
+        raise CheckpointError(
+            f"checkpoint {path} is inconsistent: epoch {ckpt.get('epoch')} with {len(history)} records"
+        )
     return history
 
 
@@ -480,4 +499,3 @@ def evaluate_accuracy(
             correct += (run(_prepare(x, device)).argmax(1) == y).sum().item()
             seen += len(y)
     return 100.0 * correct / max(seen, 1)
-

@@ -9,7 +9,7 @@ from typing import Any
 
 from archlatent.cli import command, emit
 from archlatent.datasets import DATASETS, DataSpec, load_dataset
-from archlatent.ddas import DDASSampler, ParetoFront, hypervolume
+from archlatent.ddas import DDASSampler, ParetoFront, normalized_hypervolume
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.supernet import SUPERNET_FORMAT, SupernetEvaluator, save_supernet
 from archlatent.nets.supernet import SUPERNETS, build_supernet, count_flops_m
@@ -139,11 +139,12 @@ def _write_front(out: Path, space: SearchSpace, front: ParetoFront) -> None:
     from matplotlib.figure import Figure
 
     points, best = front.points(), front.front()
-    ref = max(p.cost for p in points)
+    max_cost = front.cost_range()[1]
     doc = {
         "objectives": {"accuracy": "max, percent on a validation batch", "cost": "min, path MFLOPs"},
         "sampled": len(points),
-        "hypervolume": hypervolume([(p.accuracy, p.cost) for p in best], ref_cost=ref * 1.01),
+        "hypervolume": normalized_hypervolume([(p.accuracy, p.cost) for p in best], max_cost),
+        "hypervolume_scaling": f"accuracy / 100, MFLOPs / {max_cost:.4g} (the largest sampled); reference (0, 1.1)",
         "front": [
             {"arch": space.format(p.genotype), "key": p.genotype.key(), "accuracy": p.accuracy, "flops_m": p.cost}
             for p in best

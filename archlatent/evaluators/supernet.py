@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archlatent.datasets import DataSpec, ImageData, make_loader
+from archlatent.datasets import DataSpec, ImageData, TensorLoader, make_loader
 from archlatent.errors import CheckpointError, InvalidArchitecture
 from archlatent.evaluators.base import Evaluator
 from archlatent.genotype import Genotype
@@ -64,8 +63,10 @@ class SupernetEvaluator(Evaluator):
         self.space_name = supernet.space_name
         self.data = data
         self.amp = amp
-        recal = make_loader(data, "train", batch_size, device=self.device)
-        self._recal = [x for x, _ in itertools.islice(recal, recal_batches)]
+        n = recal_batches * batch_size
+        mean, std = data.stats
+        recal = TensorLoader(data.train_x[:n], data.train_y[:n], batch_size, mean=mean, std=std, device=self.device)
+        self._recal = [x for x, _ in recal]
         self._valid = make_loader(data, "test", batch_size, device=self.device)
         self._cache: dict[str, dict[str, float]] = {}
         self._provenance = provenance or {}
@@ -82,7 +83,9 @@ class SupernetEvaluator(Evaluator):
         name = space if isinstance(space, str) else space.name
         ckpt = load_checkpoint(path, SUPERNET_FORMAT, device)
         if ckpt.get("space") != name:
-            raise CheckpointError(f"checkpoint {path} holds a {ckpt.get('space')!r} supernet, not one for space {name!r}")
+            raise CheckpointError(
+                f"checkpoint {path} holds a {ckpt.get('space')!r} supernet, not one for space {name!r}"
+            )
         if name not in SUPERNETS or not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("data"), dict):
             raise CheckpointError(f"checkpoint {path} lacks a supernet config or data spec")
         try:
@@ -115,7 +118,9 @@ class SupernetEvaluator(Evaluator):
         """Validation accuracy (percent) of `genotype`'s path after BatchNorm recalibration."""
         self.supernet.check(genotype)
         self._recalibrate(genotype)
-        return evaluate_accuracy(self.supernet, self._valid, self.device, self.amp, lambda x: self.supernet(x, genotype))
+        return evaluate_accuracy(
+            self.supernet, self._valid, self.device, self.amp, lambda x: self.supernet(x, genotype)
+        )
 
     def _recalibrate(self, genotype: Genotype) -> None:
         norms = [m for m in self.supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

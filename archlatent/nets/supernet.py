@@ -9,7 +9,6 @@ their BatchNorms made ``affine=False`` as the NAS-Bench-201 and DARTS search net
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from archlatent.nets.darts import STEPS, DartsNetwork
 from archlatent.nets.nb201 import EDGES, NB201_OPS, NB201Network, ResNetBasicBlock
 from archlatent.nets.ops import OPS, FactorizedReduce, ReLUConvBN
 from archlatent.spaces import get_space
+from archlatent.spaces.base import SearchSpace
 from archlatent.spaces.darts import OPS as DARTS_OPS
 from archlatent.spaces.darts import DartsSpace
 from archlatent.spaces.nb201 import NB201Space
@@ -49,9 +49,13 @@ def search_op(name: str, C: int, stride: int, pool_bn: bool = False) -> nn.Modul
 
 
 class Supernet(nn.Module):
-    """Base of the weight-sharing supernets: one space, a config that rebuilds it, single-path forward."""
+    """Base of the weight-sharing supernets: one space, a config that rebuilds it, single-path forward.
+
+    ``forward(x, genotype)`` returns the logits ``[batch, classes]`` of the path `genotype` picks.
+    """
 
     space_name: str = ""
+    space: SearchSpace
 
     def __init__(self, config: dict[str, int]) -> None:
         super().__init__()
@@ -62,10 +66,6 @@ class Supernet(nn.Module):
         if not isinstance(genotype, Genotype) or genotype.space != self.space_name:
             other = genotype.space if isinstance(genotype, Genotype) else type(genotype).__name__
             raise InvalidArchitecture(f"a {self.space_name} supernet cannot run a genotype of space {other!r}")
-
-    @abstractmethod
-    def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
-        """Logits ``[batch, classes]`` of the path `genotype` picks, for images ``[batch, 3, H, W]``."""
 
 
 class _NB201SearchCell(nn.Module):
