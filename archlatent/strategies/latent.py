@@ -58,13 +58,16 @@ class LatentStrategy(Strategy):
         return decoded
 
     def _unseen_neighbour(self, g: Genotype | None) -> Genotype | None:
-        """A decode that repeats a known architecture moves to an unseen neighbour, if there is one."""
+        """A decode that repeats a known architecture moves to an unseen neighbour (or one two edits
+        away); where the whole neighbourhood is known, to a random cell."""
         if g is None or g.key() not in self._seen:
             return g
-        for i in self.rng.permutation(len(options := self.space.neighbours(g))):
-            if options[i].key() not in self._seen:
-                return options[i]
-        return g
+        ring = self.space.neighbours(g)
+        for hop in (ring, self.space.neighbours(ring[int(self.rng.integers(len(ring)))]) if ring else []):
+            for i in self.rng.permutation(len(hop)):
+                if hop[i].key() not in self._seen:
+                    return hop[i]
+        return self.space.sample(self.rng)
 
     def tell(
         self,
