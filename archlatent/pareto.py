@@ -14,10 +14,18 @@ def objective_matrix(metrics: Sequence[Mapping[str, float]], objectives: Sequenc
 
 
 def nondominated(f: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows of `f` (minimization) that no other row dominates."""
-    le = (f[:, None, :] <= f[None, :, :]).all(-1)
-    lt = (f[:, None, :] < f[None, :, :]).any(-1)
-    return ~(le & lt).any(0)
+    """Boolean mask of the rows of `f` (minimization) that no other row dominates.
+
+    Scans rows in lexicographic order, testing each against the front so far: only a row earlier
+    in that order can dominate a later one, and dominance is transitive. O(n * front size).
+    """
+    keep = np.zeros(len(f), dtype=bool)
+    front = np.empty((0, f.shape[1]))
+    for i in np.lexsort(f.T[::-1]):
+        if not ((front <= f[i]).all(1) & (front < f[i]).any(1)).any():
+            keep[i] = True
+            front = np.vstack([front, f[i]])
+    return keep
 
 
 def hypervolume(f: np.ndarray, ideal: np.ndarray, nadir: np.ndarray) -> float:
