@@ -121,6 +121,9 @@ def search(
             progress(result)
         idle = 0 if fresh else idle + 1
         if idle >= patience:
+            if not result.queries:
+                raise SearchError(f"the strategy proposed no valid new architecture in {patience} asks "
+                                  f"({result.invalid} invalid decodes); is its model trained for this space?")
             result.stopped = "stalled"
             log.warning("strategy proposed no new architecture in %d asks; stopping at %d queries", patience, result.queries)
             break

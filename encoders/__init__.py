@@ -7,7 +7,7 @@ Front doors: `pretrain(space, encoder_name, ...) -> (model, metrics, curves)`, `
 from archlatent.encoders import gin, transformer  # noqa: F401  (register)
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder, build_encoder
 from archlatent.encoders.checkpoint import load, read_metadata, save
-from archlatent.encoders.train import PretrainResult, evaluate, fit, make_dataset, plot_curves, pretrain
+from archlatent.encoders.train import PretrainResult, evaluate, fit, make_dataset, plot_curves, pretrain, pretrain_to
 
 __all__ = [
     "ENCODERS",
@@ -20,6 +20,7 @@ __all__ = [
     "make_dataset",
     "plot_curves",
     "pretrain",
+    "pretrain_to",
     "read_metadata",
     "save",
 ]

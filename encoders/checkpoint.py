@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
+from archlatent.encoders.base import ENCODERS, LatentAutoencoder, resolve_space
 from archlatent.errors import ArchLatentError, CheckpointError
 from archlatent.spaces import SearchSpace
-from archlatent.encoders.base import ENCODERS, LatentAutoencoder, resolve_space
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +127,12 @@ def load(
     if not weights.is_file():
         raise CheckpointError(f"{where}: weights {WEIGHTS} are missing")
     if _sha256(weights) != meta["weights_sha256"]:
-        raise CheckpointError(f"{where}: {WEIGHTS} does not match the sha256 recorded in {METADATA} (corrupt, truncated or replaced)")
+        raise CheckpointError(
+            f"{where}: {WEIGHTS} does not match the sha256 recorded in {METADATA} (corrupt, truncated or replaced)"
+        )
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on bad files
+    except Exception as exc:  # noqa: BLE001  (torch raises RuntimeError, UnpicklingError, EOFError, ... on bad files)
         raise CheckpointError(f"{where}: {WEIGHTS} cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{where}: {WEIGHTS} does not hold a state_dict")
@@ -141,7 +143,9 @@ def load(
         raise CheckpointError(f"{where}: {exc}") from None
     signature = meta.get("space_signature")
     if signature is not None and signature != _space_signature(the_space):
-        raise CheckpointError(f"{where}: space {the_space.name!r} has changed since it was saved (node labels or cell layout differ)")
+        raise CheckpointError(
+            f"{where}: space {the_space.name!r} has changed since it was saved (node labels or cell layout differ)"
+        )
     try:
         model = cls(the_space, device="cpu", **meta["hparams"])
     except (ArchLatentError, TypeError) as exc:

@@ -94,7 +94,7 @@ def test_kill_9_then_resume_loses_nothing(nb201_csv, tmp_path, capsys):
 
 def test_benchmark_writes_summary_table_and_plot(nb201_csv, tmp_path, capsys):
     out = tmp_path / "bench"
-    code, stdout, _ = _run(["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--optimizers", "rs,rea",
+    code, _stdout, _ = _run(["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--optimizers", "rs,rea",
                             "--budget", "60", "--seeds", "4", "--out", str(out)], capsys)
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())

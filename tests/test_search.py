@@ -95,3 +95,13 @@ def test_labels_count_against_budget(table):
     assert result.label_queries == 10 and result.queries == 30 and evaluator.cost.queries == 20
     with pytest.raises(SearchError, match="budget 10 leaves nothing"):
         search(space, STRATEGIES.get("random")(space, seed=0), evaluator, 10, labelled=labelled)
+
+
+def test_strategy_that_decodes_nothing_valid_fails_clearly(table):
+    class Broken(STRATEGIES.get("random")):
+        def ask(self):
+            return [None] * 4
+
+    space = get_space("nb201")
+    with pytest.raises(SearchError, match="no valid new architecture.*invalid decodes"):
+        search(space, Broken(space, seed=0), TabularEvaluator(table, "cifar10"), 10)

@@ -26,15 +26,15 @@ MALFORMED: dict[str, list[tuple[str, str]]] = {
         ('{"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]], "ops": ["input", "conv9x9", "output"]}', "unknown"),
         ('{"matrix": [[0, 1, 0], [0, 0, 1], [0, 1, 0]], "ops": ["input", "conv3x3-bn-relu", "output"]}', "triangular|cycle|diagonal"),
         (
-            '{"matrix": [[0,1,1,1,1,1,1],[0,0,1,1,1,0,0],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],'
+            ('{"matrix": [[0,1,1,1,1,1,1],[0,0,1,1,1,0,0],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],'
             '[0,0,0,0,0,0,1],[0,0,0,0,0,0,0]], "ops": ["input","conv3x3-bn-relu","conv3x3-bn-relu",'
-            '"conv3x3-bn-relu","conv3x3-bn-relu","conv3x3-bn-relu","output"]}',
+            '"conv3x3-bn-relu","conv3x3-bn-relu","conv3x3-bn-relu","output"]}'),
             "edges",
         ),
     ],
     "darts": [
-        ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=[2, 3, 4, 5], "
-         "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])", "4|nodes|pairs"),
+        (("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=[2, 3, 4, 5], "
+         "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"), "4|nodes|pairs"),
         ("Genotype(normal=[('sep_conv_3x3', 0)", "malformed|truncated|parse|syntax"),
     ],
 }

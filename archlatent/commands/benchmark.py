@@ -67,6 +67,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
                 runs.write(json.dumps({"optimizer": name, "seed": seed, "best": doc["best"]["arch"],
                                        "test_acc": doc["best"].get("test_acc"), "queries": doc["queries"],
                                        "seconds": doc["seconds"], "stopped": doc["stopped"]}) + "\n")
+                runs.flush()
                 bar.update()
             curves[name] = best_test - tests.mean(0)
             summary[name] = {
