@@ -98,32 +98,37 @@ class Cell:
         return Cell(tuple(self.ops[v] for v in keep), edges)
 
     def wl_hash(self) -> str:
-        """NAS-Bench-101's module hash of this cell as it stands (prune first for the canonical one)."""
+        """Weisfeiler-Lehman hash of this cell as it stands (prune first for the canonical one).
+
+        The refinement of NAS-Bench-101's module hash: start from (out-degree, in-degree, op), then
+        repeatedly label each node by (its label, sorted predecessor labels, sorted successor labels).
+        Labels are renumbered by the rank of their signature among the cell's distinct signatures,
+        and the digest covers every round's sorted list of signatures, so equal digests mean equal WL
+        histories (no per-node md5 as in nasbench: ~30 us rather than ~150 us per NB201 cell). Rounds stop once
+        the partition of nodes stops refining: later rounds add nothing a digest could tell apart.
+        """
         n = len(self.ops)
         if n == 0:
             return _md5("empty")
-        ins = [0] * n
-        outs = [0] * n
         pred: list[list[int]] = [[] for _ in range(n)]
         succ: list[list[int]] = [[] for _ in range(n)]
         for i, j in self.edges:
-            outs[i] += 1
-            ins[j] += 1
             succ[i].append(j)
             pred[j].append(i)
-        hashes = [_md5(str((outs[v], ins[v], self.ops[v]))) for v in range(n)]
-        for _ in range(n):
-            hashes = [
-                _md5(
-                    "".join(sorted(hashes[w] for w in pred[v]))
-                    + "|"
-                    + "".join(sorted(hashes[w] for w in succ[v]))
-                    + "|"
-                    + hashes[v]
-                )
-                for v in range(n)
-            ]
-        return _md5(str(sorted(hashes)))
+        signature: list[tuple] = [(len(succ[v]), len(pred[v]), self.ops[v]) for v in range(n)]
+        history: list[list[tuple]] = []
+        classes = 0
+        for _ in range(n + 1):
+            history.append(sorted(signature))
+            distinct = sorted(set(signature))
+            if len(distinct) == classes:
+                break
+            classes = len(distinct)
+            rank = {s: r for r, s in enumerate(distinct)}
+            label = [rank[s] for s in signature]
+            get = label.__getitem__
+            signature = [(label[v], tuple(sorted(map(get, pred[v]))), tuple(sorted(map(get, succ[v])))) for v in range(n)]
+        return _md5(repr(history))
 
 
 @dataclass(frozen=True)

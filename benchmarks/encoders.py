@@ -39,39 +39,14 @@ import torch
 from scipy.stats import kendalltau
 
 from archlatent import SPACES, __version__, get_space
-from archlatent.encoders import ENCODERS, build_encoder, make_dataset, pretrain
+from archlatent.encoders import ENCODERS, build_encoder, make_dataset, preset, pretrain
 
-#: Training configurations tuned for NB201 on a 2-core CPU (pretrain arguments + encoder hyperparameters).
-NB201 = {
-    "gin": {"epochs": 8, "batch_size": 64, "lr": 3e-3, "hidden": 32, "layers": 2},
-    "transformer": {"epochs": 8, "batch_size": 64, "lr": 3e-3, "hidden": 32, "layers": 2, "heads": 2},
-}
+#: Training configurations: the library's presets (what `archlatent pretrain` uses by default).
+NB201 = {name: preset("nb201", name) for name in ENCODERS.names()}
 #: Ranking runs: the same models and training, plus 100 labels (default margin 1.0).
 TAU = NB201
-#: NB101 and DARTS need wider models and more data (variable adjacency; DARTS has 22 nodes in 2 cells).
-#: NB101's sampler (nasbench's) rarely gives 7-node cells: 300k draws give ~28k keys, ~800 of 7 nodes.
-OTHER = {
-    "nb101": {
-        "samples": 300_000,
-        "epochs": 15,
-        "batch_size": 128,
-        "lr": 3e-3,
-        "hidden": 128,
-        "layers": 3,
-        "latent_dim": 32,
-        "dec_hidden": 512,
-    },
-    "darts": {
-        "samples": 20_000,
-        "epochs": 20,
-        "batch_size": 128,
-        "lr": 2e-3,
-        "hidden": 128,
-        "layers": 3,
-        "latent_dim": 64,
-        "dec_hidden": 512,
-    },
-}
+#: NB101 and DARTS: random cells from each space's sampler.
+OTHER = ("nb101", "darts")
 TARGET = 0.999
 
 
@@ -255,9 +230,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 }
                 print(f"{name} tau: {entry['tau']}", file=sys.stderr, flush=True)
         if "other" in args.parts:
-            for space_name, cfg in OTHER.items():
+            for space_name in OTHER:
                 if space_name not in SPACES or space_name not in args.spaces:
                     continue
+                cfg = preset(space_name, name)
                 wall = time.perf_counter()
                 if space_name not in datasets:  # the same architectures for every encoder
                     datasets[space_name] = make_dataset(get_space(space_name), samples=cfg["samples"], seed=args.seed)

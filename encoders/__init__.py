@@ -7,10 +7,12 @@ Front doors: `pretrain(space, encoder_name, ...) -> (model, metrics, curves)`, `
 from archlatent.encoders import gin, transformer  # noqa: F401  (register)
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder, build_encoder
 from archlatent.encoders.checkpoint import load, read_metadata, save
+from archlatent.encoders.presets import PRESETS, preset
 from archlatent.encoders.train import PretrainResult, evaluate, fit, make_dataset, plot_curves, pretrain, pretrain_to
 
 __all__ = [
     "ENCODERS",
+    "PRESETS",
     "LatentAutoencoder",
     "PretrainResult",
     "build_encoder",
@@ -19,6 +21,7 @@ __all__ = [
     "load",
     "make_dataset",
     "plot_curves",
+    "preset",
     "pretrain",
     "pretrain_to",
     "read_metadata",

@@ -371,7 +371,8 @@ def pretrain(
     result to train on instead (then samples, labels, label_budget and holdout are not used).
     Metrics (JSON-able): recon_exact, recon_valid, valid_prior, unique_prior, kendall_tau (with labels),
     train_seconds (training loop), data_seconds, eval_seconds, samples, train_size, heldout_size,
-    label_queries, epochs, encoder, space, seed, hparams.
+    label_queries, labelled (text forms of the label-trained architectures: a search that uses this
+    model pays for them), epochs, encoder, space, seed, hparams.
     """
     space = resolve_space(space)
     t0 = time.perf_counter()
@@ -407,6 +408,7 @@ def pretrain(
         train_size=len(data.train),
         heldout_size=len(data.heldout),
         label_queries=len(data.train_labels),
+        labelled=[space.format(g) for g in data.train if g.key() in data.train_labels],
         epochs=len(curves),
         batch_size=batch_size,
         lr=lr,

@@ -30,11 +30,14 @@ from archlatent.spaces import SearchSpace
 
 
 class _Block(nn.Module):
-    """Pre-norm transformer layer; attention takes an additive mask (0 = may attend, -1e4 = may not).
+    """Pre-norm transformer layer; attention takes a 0/1 mask (1 = may attend).
 
     Attention is written out (matmul, softmax by hand, matmul): for sequences of <= 22 tokens this is
     several times faster on CPU than ``scaled_dot_product_attention`` or ``torch.softmax`` over a
-    last dimension that short. Every token may attend to itself, so no row is all masked.
+    last dimension that short. The softmax multiplies exp(score) by the mask rather than adding
+    -1e4 to masked scores (exp of large negatives takes a slow path on CPU: ~20 % of the embedding
+    time); scores are clamped to +-60 in place of subtracting the row maximum, so exp neither
+    overflows nor reaches 0. Every token may attend to itself, so no row sums to 0.
     """
 
     def __init__(self, width: int, heads: int, ffn: int) -> None:
@@ -47,12 +50,11 @@ class _Block(nn.Module):
         self.norm2 = nn.LayerNorm(width)
         self.ff = nn.Sequential(nn.Linear(width, ffn), nn.ReLU(), nn.Linear(ffn, width))
 
-    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
-        """Shapes: x [B, N, W], bias [B, 1, N, N] -> [B, N, W]."""
+    def forward(self, x: Tensor, keep: Tensor) -> Tensor:
+        """Shapes: x [B, N, W], keep [B, 1, N, N] -> [B, N, W]."""
         b, n, w = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
-        scores = (q @ k.transpose(-1, -2)) * self.scale + bias
-        weights = (scores - scores.amax(-1, keepdim=True)).exp()
+        weights = ((q @ k.transpose(-1, -2)) * self.scale).clamp(-60.0, 60.0).exp() * keep
         att = (weights / weights.sum(-1, keepdim=True)) @ v
         x = x + self.out(att.transpose(1, 2).reshape(b, n, w))
         return x + self.ff(self.norm2(x))
@@ -109,11 +111,10 @@ class TransformerAutoencoder(LatentAutoencoder):
         """Shapes: batch [B, N] -> mu [B, d], logvar [B, d]."""
         batch = batch.to(self.device)
         x = self.op_embed(batch.ops + self.node_offset)
-        allowed = self.attention_mask(batch)
-        bias = torch.zeros(allowed.shape, device=x.device).masked_fill_(~allowed, -1.0e4)
+        keep = self.attention_mask(batch).to(x.dtype)
         mask = None if bool(batch.mask.all()) else batch.mask
         pooled = [masked_mean(x, mask)]
         for block in self.blocks:
-            x = block(x, bias)
+            x = block(x, keep)
             pooled.append(masked_mean(x, mask))
         return self._to_latent(pooled)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from archlatent.cli import bench_args, command, emit, space_arg
 from archlatent.errors import ArchLatentError
@@ -16,15 +17,25 @@ def _setup(p: argparse.ArgumentParser) -> None:
 
     space_arg(p)
     p.add_argument("--encoder", choices=ENCODERS.names(), default="transformer")
-    p.add_argument("--samples", type=int, help="architectures sampled for training (default: the whole NB201 space)")
+    p.add_argument("--samples", type=int, help="architectures sampled for training (default: the space's preset; "
+                                                  "the whole NB201 space)")
     p.add_argument("--labels", type=int, default=0, help="labelled architectures for the score head (they cost queries)")
     bench_args(p)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--epochs", type=int, help="training epochs (default: the preset)")
+    p.add_argument("--batch-size", type=int, help="minibatch size (default: the preset)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: the preset)")
+    p.add_argument("--hidden", type=int, help="encoder width (default: the preset)")
+    p.add_argument("--latent-dim", type=int, help="latent dimension (default: the preset)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
+
+
+def settings(space: str, encoder: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's preset for `space`, overridden by the settings given (None = not given)."""
+    from archlatent.encoders import preset
+
+    return {**preset(space, encoder), **{k: v for k, v in given.items() if v is not None}}
 
 
 @command("pretrain", "train a latent autoencoder; writes DIR/model.pt, DIR/metrics.json, DIR/curves.png", _setup)
@@ -32,7 +43,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from archlatent.encoders import plot_curves, pretrain, save
+    from archlatent.encoders import pretrain_to
     from archlatent.evaluators.tables import load_table
     from archlatent.spaces import get_space
 
@@ -44,23 +55,21 @@ def run_pretrain(args: argparse.Namespace) -> int:
         table = load_table(space.name, args.bench)
         labels = dict(zip(table.genotypes, table.metrics(args.dataset)["valid_acc"]))
         sha = table.sha256
+    given = {k: getattr(args, k) for k in ("samples", "epochs", "batch_size", "lr", "hidden", "latent_dim")}
+    config = settings(space.name, args.encoder, given)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    bar = tqdm(total=args.epochs, desc=f"pretrain {args.encoder}", unit="epoch", file=sys.stderr, disable=None)
+    bar = tqdm(total=config.get("epochs", 10), desc=f"pretrain {args.encoder}", unit="epoch", file=sys.stderr, disable=None)
 
     def progress(record: dict) -> None:
         bar.update()
-        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "recon_acc", "heldout_exact")})
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "heldout_exact")})
 
     try:
-        model, metrics, curves = pretrain(
-            space, args.encoder, samples=args.samples, labels=labels, label_budget=args.labels or None,
-            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device, progress=progress,
-        )
+        result = pretrain_to(args.out, space, args.encoder, table_sha256=sha, labels=labels,
+                             label_budget=args.labels or None, seed=args.seed, device=device, progress=progress, **config)
     finally:
         bar.close()
-    metrics.update(dataset=args.dataset if labels else None, data_sha256=sha)
-    save(model, args.out, metrics=metrics, table_sha256=sha, extra={"labelled": metrics.get("labelled", [])})
+    metrics = dict(result.metrics, dataset=args.dataset if labels else None, data_sha256=sha)
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_curves(curves, args.out / "curves.png", title=f"{args.encoder} on {space.name}")
     emit({k: metrics.get(k) for k in ("recon_exact", "valid_prior", "unique_prior", "kendall_tau", "label_queries", "train_seconds")})
     return 0

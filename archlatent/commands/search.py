@@ -41,7 +41,7 @@ def _setup_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, help="pretrained autoencoder (from `archlatent pretrain`)")
     p.add_argument("--encoder", default="transformer", help="encoder to pretrain when no --checkpoint is given")
     p.add_argument("--samples", type=int, help="architectures to pretrain on (default: the encoder's default)")
-    p.add_argument("--epochs", type=int, default=10, help="pretraining epochs when no --checkpoint is given")
+    p.add_argument("--epochs", type=int, help="pretraining epochs when no --checkpoint is given (default: the preset)")
     p.add_argument("--labels", type=int, default=0, help="labelled architectures for the score head (count as queries)")
     p.add_argument("--objectives", default="valid_acc", help="comma list: accuracy first, then costs (nsga2)")
     p.add_argument("--no-remap", dest="remap", action="store_false", help="turn TNAO's latent remapping off")
@@ -95,24 +95,24 @@ def _needs_model(names: list[str]) -> bool:
 
 def _model(config: dict[str, Any], space: SearchSpace, table: BenchmarkTable | None, dataset: str, out: Path | None):
     """(model, labelled {genotype: metrics}) from --checkpoint, or pretrained here (seeded)."""
+    from archlatent.commands.pretrain import settings
     from archlatent.encoders import load, pretrain, read_metadata, save
 
     if config.get("checkpoint"):
         model = load(config["checkpoint"], space=space)
-        texts = (read_metadata(config["checkpoint"]).get("extra") or {}).get("labelled", [])
+        texts = (read_metadata(config["checkpoint"]).get("metrics") or {}).get("labelled", [])
     else:
         labels = None
         if config["labels"]:
             if table is None:
                 raise ArchLatentError("--labels needs a benchmark table (tabular evaluator)")
             labels = {g: acc for g, acc in zip(table.genotypes, table.metrics(dataset)["valid_acc"])}
-        model, metrics, _ = pretrain(
-            space, config["encoder"], samples=config["samples"], labels=labels, label_budget=config["labels"] or None,
-            epochs=config["epochs"], seed=config["seed"],
-        )
-        texts = metrics.get("labelled", [])
+        given = {"samples": config["samples"], "epochs": config["epochs"]}
+        model, metrics, _ = pretrain(space, config["encoder"], labels=labels, label_budget=config["labels"] or None,
+                                     seed=config["seed"], **settings(space.name, config["encoder"], given))
+        texts = metrics["labelled"]
         if out is not None:
-            save(model, out / "model", metrics=metrics, table_sha256=table.sha256 if table else None, extra={"labelled": texts})
+            save(model, out / "model", metrics=metrics, table_sha256=table.sha256 if table else None)
     labelled: dict[Genotype, dict[str, float]] = {}
     if texts:
         if table is None:
