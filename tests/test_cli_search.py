@@ -98,8 +98,21 @@ def test_benchmark_writes_summary_table_and_plot(nb201_csv, tmp_path, capsys):
                             "--budget", "60", "--seeds", "4", "--out", str(out)], capsys)
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"rs", "rea"} and set(summary["rea"]) >= {"50", "60"}
+    assert set(summary) == {"rs", "rea"} and set(summary["rea"]) == {"50", "60"}  # budgets only
     cell = summary["rea"]["50"]
     assert 90 < cell["mean_test_acc"] < 94.38 and 0 <= cell["hit_rate"] <= 1 and cell["std_test_acc"] >= 0
     assert (out / "regret.png").stat().st_size > 1000 and "| rea |" in (out / "table.md").read_text()
     assert len((out / "runs.jsonl").read_text().splitlines()) == 8
+
+
+@pytest.mark.parametrize(("dataset", "oracle_test"), [("cifar100", 73.51), ("imagenet16", 47.31)])
+def test_search_on_every_dataset_of_the_table(dataset, oracle_test, nb201_csv, tmp_path, capsys):
+    out = tmp_path / dataset
+    code, _, _ = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--dataset", dataset, "--optimizer",
+                       "rea", "--budget", "30", "--out", str(out)], capsys)
+    assert code == 0
+    doc = json.loads((out / "result.json").read_text())
+    best = doc["best"]
+    assert doc["config"]["dataset"] == dataset and doc["queries"] == 30
+    assert best["valid_acc"] == max(h["valid_acc"] for h in doc["history"])
+    assert 0 < best["test_acc"] <= oracle_test + 0.01
