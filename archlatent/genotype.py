@@ -1,9 +1,11 @@
 """Genotypes: frozen, hashable cells (node-labelled DAGs) with an isomorphism-invariant key.
 
 Every space stores its architectures in this one form. Edge-labelled spaces (NB201, DARTS) turn
-each op edge into a node, so the encoders and the key see node labels only. The key follows
-NAS-Bench-101's module hash (``graph_util.hash_module``): a Weisfeiler-Lehman style iteration over
-(in-degree, out-degree, label), so relabelling vertices never changes it.
+each op edge into a node, so the encoders and the key see node labels only. The key is a
+Weisfeiler-Lehman hash of the pruned cells, the refinement NAS-Bench-101's module hash
+(``graph_util.hash_module``) runs, over (out-degree, in-degree, label): relabelling vertices never
+changes it. Its digests differ from nasbench's; its classes match brute-force isomorphism on the
+NB101 sample and give NB201's known 8,765 (tests check both).
 """
 
 from __future__ import annotations

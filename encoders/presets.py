@@ -14,7 +14,7 @@ from typing import Any
 #: width 128 reconstructs as well and decodes ~1.4x faster, but its latent space searched worse
 #: (10 seeds, 100 queries: bo 94.13 vs 94.32, nao 94.10 vs 94.37), so the default 256 stays.
 _NB201 = {"epochs": 8, "batch_size": 64, "lr": 3e-3, "hidden": 32, "layers": 2}
-#: NB101 and DARTS need wider models and more data (variable adjacency; DARTS has two 11-node cells).
+#: NB101 and DARTS need wider models and more data (variable adjacency; DARTS has two 15-node cells).
 #: NB101's sampler (nasbench's) rarely gives 7-node cells: 300k draws give ~28k keys.
 _NB101 = {"samples": 300_000, "epochs": 15, "batch_size": 128, "lr": 3e-3, "hidden": 128, "layers": 3,
           "latent_dim": 32, "dec_hidden": 512}

@@ -71,8 +71,8 @@ def test_registered(space: DartsSpace) -> None:
     assert DartsSpace.__doc__.splitlines()[0].startswith(
         'DARTS (Liu, Simonyan & Yang, "DARTS: Differentiable Architecture Search", ICLR 2019)'
     )
-    assert space.max_cell_nodes == 11 and space.max_nodes == 22
-    assert space.node_labels == ("<pad>", "input0", "input1", "output", *OPS)
+    assert space.max_cell_nodes == 15 and space.max_nodes == 30
+    assert space.node_labels == ("<pad>", "input0", "input1", "output", "add", *OPS)
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -153,10 +153,14 @@ def test_from_pairs_and_pairs(space: DartsSpace) -> None:
     assert space.pairs(g) == (normal, reduce)
     assert g == space.from_pairs([list(p) for p in normal], reduce)
     cell = g.cells[0]
-    assert cell.ops[:2] == ("input0", "input1") and cell.ops[10] == "output"
-    assert cell.ops[2:10] == tuple(op for op, _ in normal)
-    # op node 7 (node 4's second op) reads node 3 = op nodes 4, 5; op node 9 reads node 4 = op nodes 6, 7
-    assert {(4, 7), (5, 7), (6, 9), (7, 9)} <= set(cell.edges) and all((v, 10) in cell.edges for v in range(2, 10))
+    assert cell.ops[:2] == ("input0", "input1") and cell.ops[14] == "output"
+    op_nodes = [v for v in range(2, 14) if v % 3 != 1]
+    assert [cell.ops[v] for v in op_nodes] == [op for op, _ in normal]
+    assert all(cell.ops[v] == "add" and (v, 14) in cell.edges for v in (4, 7, 10, 13))
+    # each op node feeds its node's add; op node 9 (node 4's second op) reads node 3's add (7),
+    # op node 12 (node 5's second op) reads node 4's add (10)
+    assert all((v, v + 2 - (v + 1) % 3) in cell.edges for v in op_nodes)
+    assert {(7, 9), (10, 12)} <= set(cell.edges) and len(cell.edges) == 20
 
 
 def test_key_ignores_input_order_within_a_node(space: DartsSpace) -> None:
@@ -231,7 +235,7 @@ def test_neighbours_are_single_edits(space: DartsSpace) -> None:
 def test_tensor_round_trip(space: DartsSpace) -> None:
     gs = _samples(space, 200, seed=5) + [space.parse(t) for t in PUBLISHED.values()]
     batch = space.to_tensors(gs)
-    assert batch.ops.shape == (len(gs), 22) and batch.adj.shape == (len(gs), 22, 22)
+    assert batch.ops.shape == (len(gs), 30) and batch.adj.shape == (len(gs), 30, 30)
     assert bool(batch.mask.all())
     assert space.from_tensors(batch) == gs
 
@@ -241,9 +245,9 @@ def test_from_tensors_rejects_bad_wiring(space: DartsSpace) -> None:
     batch = space.to_tensors([g, g, g, g])
     adj, ops = batch.adj.clone(), batch.ops.clone()
     adj[0, 0, 2] = 0.0  # normal op node 2 loses its input
-    adj[1, 11 + 2, 11 + 10] = 0.0  # reduce op node 2 no longer feeds the output
+    adj[1, 15 + 4, 15 + 14] = 0.0  # reduce add node 4 no longer feeds the output
     adj[2, 0, 6] = 1.0  # op node 6 reads input 1 and now input 0 too
-    ops[3, 11 + 5] = space.node_labels.index("output")  # an op node labelled output
+    ops[3, 15 + 5] = space.node_labels.index("output")  # an op node labelled output
     out = space.from_tensors(type(batch)(ops, adj, batch.mask))
     assert out == [None, None, None, None]
     assert space.from_tensors(batch) == [g] * 4
@@ -252,9 +256,10 @@ def test_from_tensors_rejects_bad_wiring(space: DartsSpace) -> None:
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
-        (lambda c: Cell(c.ops[:-1], tuple(e for e in c.edges if 10 not in e)), "must have 11 nodes"),
+        (lambda c: Cell(c.ops[:-1], tuple(e for e in c.edges if 14 not in e)), "must have 15 nodes"),
         (lambda c: Cell(c.ops, tuple(e for e in c.edges if e[1] != 3)), "op node 3 has no input"),
-        (lambda c: Cell(c.ops[:4] + ("conv_7x1_1x7",) + c.ops[5:], c.edges), "unknown darts op 'conv_7x1_1x7'"),
+        (lambda c: Cell(c.ops[:5] + ("conv_7x1_1x7",) + c.ops[6:], c.edges), "unknown darts op 'conv_7x1_1x7'"),
+        (lambda c: Cell(c.ops[:4] + ("skip_connect",) + c.ops[5:], c.edges), r"must have 'add' nodes at \[4, 7, 10, 13\]"),
         (lambda c: Cell(("input1", "input0", *c.ops[2:]), c.edges), "must start with 'input0', 'input1'"),
         (lambda c: Cell(c.ops, tuple(sorted({*c.edges, (2, 3)}))), r"op node 3 reads nodes \[1, 2\]"),
         (lambda c: Cell(c.ops, tuple(sorted({*c.edges, (2, 5)}))), "not one cell input or one intermediate"),
@@ -270,6 +275,17 @@ def test_invalid_cells_raise(space: DartsSpace, edit, match: str) -> None:
 def test_duplicate_inputs_rejected_in_cells(space: DartsSpace) -> None:
     g = space.from_pairs(GOOD_NORMAL, GOOD_NORMAL)
     cell = g.cells[0]
-    edges = tuple(sorted(set(cell.edges) - {(1, 9)} | {(0, 9)}))  # node 5 reads input 0 twice
+    edges = tuple(sorted(set(cell.edges) - {(1, 12)} | {(0, 12)}))  # node 5 reads input 0 twice
     with pytest.raises(InvalidArchitecture, match="node 5 uses input 0 twice"):
         space.make([Cell(cell.ops, edges), g.cells[1]])
+
+
+def test_key_tells_apart_leaf_nodes_that_trade_ops(space: DartsSpace) -> None:
+    """Nodes 4 and 5 both read inputs 0 and 1: trading their input-1 ops computes another function
+    (the sums pair up differently), while trading the whole nodes changes nothing."""
+    normal = [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
+              ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("avg_pool_3x3", 0), ("dil_conv_5x5", 1)]
+    traded = normal[:5] + [normal[7], normal[6], normal[5]]
+    swapped = normal[:4] + normal[6:] + normal[4:6]
+    g, h, k = (space.from_pairs(n, GOOD_NORMAL) for n in (normal, traded, swapped))
+    assert g.key() != h.key() and g.key() == k.key()

@@ -2,10 +2,13 @@
 
 A genotype has a normal and a reduction cell. Each has cell inputs 0 (c_{k-2}) and 1 (c_{k-1}) and
 intermediate nodes 2..5; node n sums two ops applied to two distinct earlier nodes, and the cell
-output concatenates nodes 2..5. As a node-labelled DAG each (op, input) pair becomes an op node:
-node 0 ``input0``, node 1 ``input1``, nodes 2..9 the 8 op nodes (two per intermediate node, in
-genotype order), node 10 ``output``. An op node reading cell input j has an edge from node j; one
-reading intermediate node j has edges from both op nodes of j; every op node feeds the output.
+output concatenates nodes 2..5. As a node-labelled DAG each (op, input) pair becomes an op node and
+each intermediate node an ``add`` node: node 0 ``input0``, node 1 ``input1``, then per intermediate
+node its two op nodes (in genotype order) and its ``add`` node (nodes 2-4, 5-7, 8-10, 11-13), and
+node 14 ``output``. An op node has one edge in, from the cell input or the ``add`` node it reads,
+and one edge out, to its own ``add`` node; every ``add`` node feeds the output. The ``add`` nodes
+are what makes the key exact: without them (op nodes wired straight to their readers) two leaf
+nodes could trade ops on the same inputs, computing another function, with an unchanged graph.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv
 N_STEPS = 4
 CONCAT = [2, 3, 4, 5]
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
-OUTPUT = 2 + 2 * N_STEPS
+OUTPUT = 2 + 3 * N_STEPS
+ADD = "add"
 
 Pairs = list[tuple[str, int]]
 
@@ -52,38 +56,51 @@ def _check_pairs(cell: str, pairs: Pairs) -> None:
             raise InvalidArchitecture(f"darts {cell} node {node} uses input {a} twice (its two inputs must differ)")
 
 
+def _add_node(node: int) -> int:
+    """Index of intermediate node `node`'s ``add`` node (node >= 2)."""
+    return 3 * node - 2
+
+
 def _encode(pairs: Pairs) -> Cell:
-    """The 11-node op-node cell of a checked pair list."""
+    """The 15-node cell (inputs, op and ``add`` nodes, output) of a checked pair list."""
+    ops: list[str] = ["input0", "input1"]
     edges = []
-    for p, (_, j) in enumerate(pairs):
-        v = 2 + p
-        edges += [(j, v)] if j < 2 else [(2 * j - 2, v), (2 * j - 1, v)]
-        edges.append((v, OUTPUT))
-    return Cell(("input0", "input1", *(op for op, _ in pairs), "output"), tuple(sorted(edges)))
+    for p, (op, j) in enumerate(pairs):
+        node = 2 + p // 2
+        v = len(ops)
+        ops.append(op)
+        edges += [(j if j < 2 else _add_node(j), v), (v, _add_node(node))]
+        if p % 2:
+            ops.append(ADD)
+            edges.append((_add_node(node), OUTPUT))
+    return Cell((*ops, "output"), tuple(sorted(edges)))
 
 
 def _decode(cell_name: str, cell: Cell) -> Pairs:
-    """The (op, input) pairs of an op-node cell; InvalidArchitecture where it is not one."""
+    """The (op, input) pairs of a cell in the 15-node form; InvalidArchitecture where it is not one
+    (the wiring beyond each op node's input is checked by comparing with `_encode` of the pairs)."""
     if len(cell.ops) != OUTPUT + 1:
         raise InvalidArchitecture(
-            f"darts {cell_name} cell must have {OUTPUT + 1} nodes (2 inputs, 8 op nodes, output), got {len(cell.ops)}"
+            f"darts {cell_name} cell must have {OUTPUT + 1} nodes (2 inputs, 4 x (2 op nodes + add), output), "
+            f"got {len(cell.ops)}"
         )
     if cell.ops[:2] != ("input0", "input1") or cell.ops[OUTPUT] != "output":
         raise InvalidArchitecture(f"darts {cell_name} cell must start with 'input0', 'input1' and end with 'output'")
+    adds = {_add_node(node): node for node in range(2, 2 + N_STEPS)}
+    if any(cell.ops[v] != ADD for v in adds):
+        raise InvalidArchitecture(f"darts {cell_name} cell must have '{ADD}' nodes at {sorted(adds)}")
     pairs = []
     for v in range(2, OUTPUT):
+        if v in adds:
+            continue
         preds = [i for i, j in cell.edges if j == v]
         if not preds:
             raise InvalidArchitecture(f"darts {cell_name} op node {v} has no input")
-        if len(preds) == 1 and preds[0] < 2:
-            source = preds[0]
-        elif len(preds) == 2 and preds[0] >= 2 and preds[0] % 2 == 0 and preds[1] == preds[0] + 1:
-            source = preds[0] // 2 + 1
-        else:
+        if len(preds) != 1 or not (preds[0] < 2 or preds[0] in adds):
             raise InvalidArchitecture(
                 f"darts {cell_name} op node {v} reads nodes {preds}: not one cell input or one intermediate node"
             )
-        pairs.append((cell.ops[v], source))
+        pairs.append((cell.ops[v], preds[0] if preds[0] < 2 else adds[preds[0]]))
     return pairs
 
 
@@ -104,11 +121,12 @@ class DartsSpace(SearchSpace):
     Normal and reduction cells of 4 nodes, each summing two of 7 ops on two distinct earlier nodes.
     The two inputs must differ, as DARTS derives them (top-2 distinct predecessors); every
     published genotype checked obeys this. So both cell inputs always feed node 2, every op node
-    feeds the output, nothing is prunable and the default `canonicalize` is the identity.
+    feeds the output through its ``add`` node, nothing is prunable and the default `canonicalize`
+    is the identity.
     """
 
     cell_names = ("normal", "reduce")
-    node_labels = ("<pad>", "input0", "input1", "output", *OPS)
+    node_labels = ("<pad>", "input0", "input1", "output", ADD, *OPS)
     max_cell_nodes = OUTPUT + 1
 
     # -- construction ------------------------------------------------------------------------
