@@ -18,7 +18,7 @@ _NB201 = {"epochs": 8, "batch_size": 64, "lr": 3e-3, "hidden": 32, "layers": 2}
 #: NB101's sampler (nasbench's) rarely gives 7-node cells: 300k draws give ~28k keys.
 _NB101 = {"samples": 300_000, "epochs": 15, "batch_size": 128, "lr": 3e-3, "hidden": 128, "layers": 3,
           "latent_dim": 32, "dec_hidden": 512}
-_DARTS = {"samples": 20_000, "epochs": 20, "batch_size": 128, "lr": 2e-3, "hidden": 128, "layers": 3,
+_DARTS = {"samples": 20_000, "epochs": 30, "batch_size": 128, "lr": 2e-3, "hidden": 128, "layers": 3,
           "latent_dim": 64, "dec_hidden": 512}
 
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
