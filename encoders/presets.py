@@ -31,6 +31,7 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def preset(space: str, encoder: str) -> dict[str, Any]:
-    """A copy of the tuned settings for `encoder` on `space` (empty: the encoder's own defaults)."""
-    return dict(PRESETS.get((space, encoder), {}))
+def preset(space: str, encoder: str, **overrides: Any) -> dict[str, Any]:
+    """The tuned settings for `encoder` on `space` (empty: the encoder's own defaults), with
+    `overrides` on top; an override of None counts as not given (an unset command-line flag)."""
+    return {**PRESETS.get((space, encoder), {}), **{k: v for k, v in overrides.items() if v is not None}}

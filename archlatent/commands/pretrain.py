@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from archlatent.cli import bench_args, command, emit, space_arg
 from archlatent.errors import ArchLatentError
@@ -31,19 +30,12 @@ def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
 
 
-def settings(space: str, encoder: str, given: dict[str, Any]) -> dict[str, Any]:
-    """The encoder's preset for `space`, overridden by the settings given (None = not given)."""
-    from archlatent.encoders import preset
-
-    return {**preset(space, encoder), **{k: v for k, v in given.items() if v is not None}}
-
-
 @command("pretrain", "train a latent autoencoder; writes DIR/model.pt, DIR/metrics.json, DIR/curves.png", _setup)
 def run_pretrain(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from archlatent.encoders import pretrain_to
+    from archlatent.encoders import preset, pretrain_to
     from archlatent.evaluators.tables import load_table
     from archlatent.spaces import get_space
 
@@ -56,9 +48,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
         labels = dict(zip(table.genotypes, table.metrics(args.dataset)["valid_acc"]))
         sha = table.sha256
     given = {k: getattr(args, k) for k in ("samples", "epochs", "batch_size", "lr", "hidden", "latent_dim")}
-    config = settings(space.name, args.encoder, given)
+    config = preset(space.name, args.encoder, **given)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    bar = tqdm(total=config.get("epochs", 10), desc=f"pretrain {args.encoder}", unit="epoch", file=sys.stderr, disable=None)
+    bar = tqdm(total=config.get("epochs"), desc=f"pretrain {args.encoder}", unit="epoch", file=sys.stderr, disable=None)
 
     def progress(record: dict) -> None:
         bar.update()

@@ -95,8 +95,7 @@ def _needs_model(names: list[str]) -> bool:
 
 def _model(config: dict[str, Any], space: SearchSpace, table: BenchmarkTable | None, dataset: str, out: Path | None):
     """(model, labelled {genotype: metrics}) from --checkpoint, or pretrained here (seeded)."""
-    from archlatent.commands.pretrain import settings
-    from archlatent.encoders import load, pretrain, read_metadata, save
+    from archlatent.encoders import load, preset, pretrain, read_metadata, save
 
     if config.get("checkpoint"):
         model = load(config["checkpoint"], space=space)
@@ -107,9 +106,9 @@ def _model(config: dict[str, Any], space: SearchSpace, table: BenchmarkTable | N
             if table is None:
                 raise ArchLatentError("--labels needs a benchmark table (tabular evaluator)")
             labels = {g: acc for g, acc in zip(table.genotypes, table.metrics(dataset)["valid_acc"])}
-        given = {"samples": config["samples"], "epochs": config["epochs"]}
+        settings = preset(space.name, config["encoder"], samples=config["samples"], epochs=config["epochs"])
         model, metrics, _ = pretrain(space, config["encoder"], labels=labels, label_budget=config["labels"] or None,
-                                     seed=config["seed"], **settings(space.name, config["encoder"], given))
+                                     seed=config["seed"], **settings)
         texts = metrics["labelled"]
         if out is not None:
             save(model, out / "model", metrics=metrics, table_sha256=table.sha256 if table else None)
