@@ -4,8 +4,9 @@ Every space stores its architectures in this one form. Edge-labelled spaces (NB2
 each op edge into a node, so the encoders and the key see node labels only. The key is a
 Weisfeiler-Lehman hash of the pruned cells, the refinement NAS-Bench-101's module hash
 (``graph_util.hash_module``) runs, over (out-degree, in-degree, label): relabelling vertices never
-changes it. Its digests differ from nasbench's; its classes match brute-force isomorphism on the
-NB101 sample and give NB201's known 8,765 (tests check both).
+changes it. Its digests differ from nasbench's (`NB101Space.nasbench_hash` computes those); its
+classes match brute-force isomorphism on the NB101 sample and give NB201's known 8,765 (tests check
+both). A space's `representative` picks one genotype per key.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from archlatent.errors import InvalidArchitecture
 ZERO_OPS = frozenset({"none", "zero"})
 
 
-def _md5(text: str) -> str:
+def md5_hex(text: str) -> str:
+    """Hex md5 of a string's UTF-8 bytes (the digest both our key and nasbench's hash are built from)."""
     return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
@@ -54,7 +56,7 @@ class Cell:
         for i, row in enumerate(matrix):
             for j, v in enumerate(row):
                 if v not in (0, 1):
-                    raise InvalidArchitecture(f"adjacency entry ({i}, {j}) is {v!r}, not 0 or 1")
+                    raise InvalidArchitecture(f"adjacency entry ({i}, {j}) is {repr(v)[:40]}, not 0 or 1")
                 if v and j <= i:
                     raise InvalidArchitecture(
                         f"adjacency entry ({i}, {j}) is below the diagonal: not a DAG in topological order"
@@ -111,7 +113,7 @@ class Cell:
         """
         n = len(self.ops)
         if n == 0:
-            return _md5("empty")
+            return md5_hex("empty")
         pred: list[list[int]] = [[] for _ in range(n)]
         succ: list[list[int]] = [[] for _ in range(n)]
         for i, j in self.edges:
@@ -130,7 +132,7 @@ class Cell:
             label = [rank[s] for s in signature]
             get = label.__getitem__
             signature = [(label[v], tuple(sorted(map(get, pred[v]))), tuple(sorted(map(get, succ[v])))) for v in range(n)]
-        return _md5(repr(history))
+        return md5_hex(repr(history))
 
 
 @dataclass(frozen=True)
@@ -154,4 +156,4 @@ class Genotype:
 
     @cached_property
     def _key(self) -> str:
-        return _md5(self.space + ":" + ":".join(c.wl_hash() for c in self.canonical_cells))
+        return md5_hex(self.space + ":" + ":".join(c.wl_hash() for c in self.canonical_cells))

@@ -27,11 +27,13 @@ import torch
 from scipy import stats
 
 from archlatent import get_space
-from archlatent.datasets import ImageData, fashion_mnist, synthetic
-from archlatent.ddas import DDASSampler, non_dominated, normalized_hypervolume
 from archlatent.evaluators.supernet import SupernetEvaluator
-from archlatent.nets.supernet import Supernet, build_supernet, count_flops_m
-from archlatent.training import UniformSampler, train_final, train_supernet
+from archlatent.oneshot.data import ImageData, fashion_mnist, synthetic
+from archlatent.oneshot.final import train_final
+from archlatent.oneshot.nets import Supernet, build_supernet, count_flops_m
+from archlatent.oneshot.samplers import SAMPLERS
+from archlatent.oneshot.train import train_supernet
+from archlatent.pareto import nondominated, normalized_hypervolume
 
 FULL = {
     "threads": 1,
@@ -70,7 +72,8 @@ def throughput(data: ImageData, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _front_hv(points: list[tuple[float, float]], max_cost: float) -> dict[str, Any]:
     """Hypervolume of (accuracy %, MFLOPs) points: accuracy / 100 up, cost / max_cost down, ref (0, 1.1)."""
-    front = sorted((points[i] for i in non_dominated(points)), key=lambda p: p[1])
+    keep = nondominated(np.array([(-acc, cost) for acc, cost in points]).reshape(-1, 2))
+    front = sorted((p for p, k in zip(points, keep) if k), key=lambda p: p[1])
     return {"hypervolume": normalized_hypervolume(points, max_cost), "front_size": len(front), "front": front}
 
 
@@ -87,11 +90,9 @@ def compare_samplers(data: ImageData, cfg: dict[str, Any]) -> tuple[dict[str, An
             return count_flops_m(net, genotype, image_size=data.image_size)
 
         max_cost = flops(space.from_ops(["nor_conv_3x3"] * 6))
-        sampler = (
-            DDASSampler(space, flops, lam=cfg["ddas_lam"], seed=cfg["seed"])
-            if name == "ddas"
-            else UniformSampler(space, cfg["seed"], cost=flops)  # records its front the same way
-        )
+        settings = {"lam": cfg["ddas_lam"]} if name == "ddas" else {}
+        # every sampler given a cost records its front the same way
+        sampler = SAMPLERS.create(name, space, seed=cfg["seed"], cost=flops, **settings)
         run = train_supernet(
             net, data, steps=cfg["search_steps"], batch_size=cfg["batch_size"], sampler=sampler, seed=cfg["seed"]
         )

@@ -8,7 +8,6 @@ latent points (`embed`, `reconstruct`) live here, shared by every encoder.
 from __future__ import annotations
 
 import contextlib
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -19,55 +18,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from archlatent.batch import ArchBatch
+from archlatent.encoders.layers import mlp, nonneg_float, positive_int, resolve_space
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.registry import Registry
-from archlatent.spaces import SearchSpace, get_space
+from archlatent.spaces import SearchSpace
 
 #: Logit written where no edge can be (below the diagonal, across cells): sigmoid of it is 0.
 NO_EDGE = -1.0e4
 #: Largest number of decoded rows `reconstruct` remembers (row bytes -> genotype) before it forgets all.
 RECONSTRUCT_CACHE = 1 << 17
-
-
-def resolve_space(space: SearchSpace | str) -> SearchSpace:
-    """A space instance from an instance or a registered name."""
-    if isinstance(space, SearchSpace):
-        return space
-    if isinstance(space, str):
-        return get_space(space)
-    raise ArchLatentError(f"expected a SearchSpace or a space name, got {type(space).__name__}")
-
-
-def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
-    """Mean of node features over real nodes (all nodes if mask is None). Shapes: x [B, N, F], mask [B, N] -> [B, F]."""
-    if mask is None:
-        return x.mean(1)
-    m = mask.to(x.dtype).unsqueeze(-1)
-    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-
-def mlp(sizes: Sequence[int], *, last_bias: bool = True) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    mods: list[nn.Module] = []
-    for k in range(len(sizes) - 1):
-        last = k == len(sizes) - 2
-        mods.append(nn.Linear(sizes[k], sizes[k + 1], bias=last_bias or not last))
-        if not last:
-            mods.append(nn.ReLU())
-    return nn.Sequential(*mods)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArchLatentError(f"encoder hyperparameter {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _nonneg_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ArchLatentError(f"encoder hyperparameter {name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 class LatentAutoencoder(nn.Module, ABC):
@@ -106,16 +66,16 @@ class LatentAutoencoder(nn.Module, ABC):
         self.space = resolve_space(space)
         if adj_head not in ("mlp", "inner"):
             raise ArchLatentError(f"adj_head must be 'mlp' or 'inner', got {adj_head!r}")
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
-        self.hidden = _positive_int("hidden", hidden)
-        self.layers = _positive_int("layers", layers)
-        self.dec_hidden = _positive_int("dec_hidden", dec_hidden)
-        self.dec_layers = _positive_int("dec_layers", dec_layers)
+        self.latent_dim = positive_int("latent_dim", latent_dim)
+        self.hidden = positive_int("hidden", hidden)
+        self.layers = positive_int("layers", layers)
+        self.dec_hidden = positive_int("dec_hidden", dec_hidden)
+        self.dec_layers = positive_int("dec_layers", dec_layers)
         self.adj_head_kind = adj_head
-        self.beta = _nonneg_float("beta", beta)
-        self.margin = _nonneg_float("margin", margin)
-        self.rank_weight = _nonneg_float("rank_weight", rank_weight)
-        score_hidden = _positive_int("score_hidden", score_hidden)
+        self.beta = nonneg_float("beta", beta)
+        self.margin = nonneg_float("margin", margin)
+        self.rank_weight = nonneg_float("rank_weight", rank_weight)
+        score_hidden = positive_int("score_hidden", score_hidden)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ArchLatentError(f"seed must be an integer, got {seed!r}")
         #: Everything needed to rebuild this model (checkpoint metadata); JSON-able.
@@ -138,10 +98,10 @@ class LatentAutoencoder(nn.Module, ABC):
 
         # Possible edges: i < j inside one cell block (cells are stacked block-diagonally).
         n, m = self.n_nodes, self.space.max_cell_nodes
-        block = torch.arange(n) // m
-        slots = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1) & (block[:, None] == block[None, :])
-        self.register_buffer("slots", slots, persistent=False)
-        self.register_buffer("slot_flat", slots.flatten().nonzero().squeeze(1), persistent=False)
+        block = np.arange(n) // m  # numpy: the layout is data, not model state (and builds on torch's meta device)
+        slots = np.triu(np.ones((n, n), dtype=bool), k=1) & (block[:, None] == block[None, :])
+        self.register_buffer("slots", torch.tensor(slots), persistent=False)
+        self.register_buffer("slot_flat", torch.tensor(np.flatnonzero(slots)), persistent=False)
         #: Mean and std of the training set's posterior means (set by training; bounds for a search).
         self.register_buffer("latent_loc", torch.zeros(self.latent_dim))
         self.register_buffer("latent_scale", torch.ones(self.latent_dim))
@@ -290,12 +250,13 @@ class LatentAutoencoder(nn.Module, ABC):
 
     # -- the crossings between genotypes and latent points --------------------------------------------
     def to_batch(self, genotypes: Iterable[Genotype] | ArchBatch, *, canonicalize: bool = True) -> ArchBatch:
-        """The tensor form of `genotypes` (canonical forms unless told otherwise); batches pass through."""
+        """The tensor form of `genotypes` (their class representatives unless told otherwise: equal keys,
+        equal tensors, equal latent points); batches pass through."""
         if isinstance(genotypes, ArchBatch):
             return genotypes
         gs = list(genotypes)
         if canonicalize:
-            gs = [self.space.canonicalize(g) for g in gs]
+            gs = [self.space.representative(g) for g in gs]
         return self.space.to_tensors(gs)
 
     def embed(
@@ -307,7 +268,8 @@ class LatentAutoencoder(nn.Module, ABC):
     ) -> Tensor:
         """Posterior means (eval mode, no grad, in chunks), on the CPU. Shapes: B genotypes -> [B, d].
 
-        Genotypes are canonicalized first (the model is trained on canonical forms); pass
+        Genotypes are replaced by their space's `representative` first (the model is trained on
+        representatives, and isomorphic cells must share one latent point); pass
         ``canonicalize=False`` when they already are, or an ArchBatch, to skip that step.
         `batch_size`: rows per chunk (default 1024 on CPU, where chunks that fit the cache are
         fastest, 16384 elsewhere).

@@ -11,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from archlatent.encoders.base import ENCODERS, LatentAutoencoder, resolve_space
+from archlatent.encoders.base import ENCODERS, LatentAutoencoder
+from archlatent.encoders.layers import resolve_space
 from archlatent.errors import ArchLatentError, CheckpointError
+from archlatent.files import file_digest
 from archlatent.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -28,12 +31,29 @@ METADATA = "model.json"
 FORMAT = 1
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+#: Largest value a checkpoint may give each size hyperparameter: far above any useful model, far below
+#: what would make the loader allocate terabytes or loop for minutes building layers.
+LIMITS = {"latent_dim": 4096, "hidden": 8192, "layers": 64, "dec_hidden": 16384, "dec_layers": 32,
+          "score_hidden": 8192, "heads": 64, "ff": 65536}
+
+
+def _digest(meta: Mapping[str, Any]) -> str:
+    """sha256 of the metadata itself (without its own digest): an edited sidecar is refused."""
+    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode("utf-8")).hexdigest()
+
+
+def _check_hparams(where: str, hparams: Mapping[str, Any]) -> None:
+    """CheckpointError for a size hyperparameter that is not a positive integer within `LIMITS`."""
+    for name, limit in LIMITS.items():
+        value = hparams.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+            raise CheckpointError(f"{where}: hyperparameter {name}={str(value)[:40]} is outside 1..{limit}")
+    for name, value in hparams.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CheckpointError(f"{where}: hyperparameter {name} is not finite")
 
 
 def _space_signature(space: SearchSpace) -> dict[str, Any]:
@@ -72,11 +92,12 @@ def save(
         "encoder": model.name,
         "hparams": dict(model.hparams),
         "table_sha256": table_sha256,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": file_digest(weights),
         "metrics": dict(metrics) if metrics is not None else None,
         "extra": dict(extra) if extra is not None else None,
     }
     try:
+        meta["metadata_sha256"] = _digest(meta)
         text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ArchLatentError(f"checkpoint metadata is not JSON-able: {exc}") from None
@@ -99,6 +120,18 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {directory}: metadata {METADATA} lacks one of {', '.join(need)}")
     if meta["format"] != FORMAT:
         raise CheckpointError(f"checkpoint {directory}: format {meta['format']!r}, this library reads {FORMAT}")
+    if "metadata_sha256" not in meta:
+        raise CheckpointError(f"checkpoint {directory} was written by archlatent {meta.get('archlatent_version')}, "
+                              "before metadata checksums: pretrain it again")
+    try:
+        intact = meta.get("metadata_sha256") == _digest(meta)
+    except (TypeError, ValueError):
+        intact = False
+    if not intact:
+        raise CheckpointError(f"checkpoint {directory}: {METADATA} was edited or damaged (its checksum does not match)")
+    if meta.get("metrics") is not None and not isinstance(meta["metrics"], dict):
+        raise CheckpointError(f"checkpoint {directory}: metadata 'metrics' must be a mapping")
+    _check_hparams(f"checkpoint {directory}", meta["hparams"])
     return meta
 
 
@@ -126,14 +159,15 @@ def load(
     weights = directory / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"{where}: weights {WEIGHTS} are missing")
-    if _sha256(weights) != meta["weights_sha256"]:
+    if file_digest(weights) != meta["weights_sha256"]:
         raise CheckpointError(
             f"{where}: {WEIGHTS} does not match the sha256 recorded in {METADATA} (corrupt, truncated or replaced)"
         )
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch raises RuntimeError, UnpicklingError, EOFError, ... on bad files)
-        raise CheckpointError(f"{where}: {WEIGHTS} cannot be read ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:200]  # torch's advice runs to many lines
+        raise CheckpointError(f"{where}: {WEIGHTS} cannot be read as weights ({type(exc).__name__}: {first})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{where}: {WEIGHTS} does not hold a state_dict")
     try:
@@ -146,6 +180,16 @@ def load(
         raise CheckpointError(
             f"{where}: space {the_space.name!r} has changed since it was saved (node labels or cell layout differ)"
         )
+    with torch.device("meta"):  # shapes first, without allocating anything
+        try:
+            skeleton = cls(the_space, device="meta", **meta["hparams"])
+        except (ArchLatentError, TypeError) as exc:
+            raise CheckpointError(f"{where}: cannot rebuild {meta['encoder']!r} from its hyperparameters ({exc})") from None
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    wrong = [k for k, v in state.items() if k in expected and tuple(v.shape) != expected[k]]
+    if wrong or set(expected) != set(state):
+        detail = f"shape of {wrong[0]}" if wrong else f"keys {sorted(set(expected) ^ set(state))[:3]}"
+        raise CheckpointError(f"{where}: weights do not fit the model its {METADATA} describes ({detail} differs)")
     try:
         model = cls(the_space, device="cpu", **meta["hparams"])
     except (ArchLatentError, TypeError) as exc:

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from torch_geometric.nn import DenseGINConv
 
 from archlatent.batch import ArchBatch
-from archlatent.encoders.base import ENCODERS, LatentAutoencoder, masked_mean, mlp
+from archlatent.encoders.base import ENCODERS, LatentAutoencoder
+from archlatent.encoders.layers import masked_mean, mlp
 
 
 @ENCODERS.register("gin")

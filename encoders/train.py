@@ -9,13 +9,10 @@ left alone.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,32 +20,19 @@ import torch
 from scipy.stats import kendalltau
 
 from archlatent.batch import ArchBatch
-from archlatent.encoders.base import LatentAutoencoder, build_encoder, resolve_space
+from archlatent.encoders.base import LatentAutoencoder, build_encoder
+from archlatent.encoders.data import Dataset, make_dataset
+from archlatent.encoders.layers import resolve_space
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
 
-#: Training-set size when `samples` is None and the space cannot be enumerated (or is larger than this).
-DEFAULT_SAMPLES = 20_000
 #: Latent points drawn from N(0, I) for `valid_prior` and `unique_prior`.
 PRIOR_SAMPLES = 1_000
 
 Progress = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class Dataset:
-    """Distinct canonical architectures (one per key), split into training and held-out parts."""
-
-    train: list[Genotype]
-    heldout: list[Genotype]
-    samples: int
-    #: Accuracy per key of the training architectures whose labels the ranking loss uses.
-    train_labels: dict[str, float] = field(default_factory=dict)
-    #: Accuracy per key of the architectures the Kendall tau is measured on (never label-trained).
-    eval_labels: dict[str, float] = field(default_factory=dict)
 
 
 class PretrainResult(NamedTuple):
@@ -57,105 +41,6 @@ class PretrainResult(NamedTuple):
     model: LatentAutoencoder
     metrics: dict[str, Any]
     curves: list[dict[str, float]]
-
-
-# -- data ------------------------------------------------------------------------------------------
-def resolve_samples(space: SearchSpace, samples: int | None) -> int:
-    """`samples`, or for None the whole space if it can be enumerated and has at most 5 times
-    `DEFAULT_SAMPLES` members, else `DEFAULT_SAMPLES`."""
-    if samples is not None:
-        return samples
-    size = space.size()
-    return size if size is not None and size <= 5 * DEFAULT_SAMPLES else DEFAULT_SAMPLES
-
-
-def distinct_architectures(space: SearchSpace, samples: int | None, rng: np.random.Generator) -> list[Genotype]:
-    """Canonical forms of `samples` draws (the whole space when it is that small), one per key.
-
-    Order: first occurrence. `samples` None: see `resolve_samples`.
-    """
-    size = space.size()
-    samples = resolve_samples(space, samples)
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
-        raise ArchLatentError(f"samples must be an integer >= 2, got {samples!r}")
-    draws = space.enumerate() if size is not None and samples >= size else (space.sample(rng) for _ in range(samples))
-    seen: set[Genotype] = set()
-    keys: set[str] = set()
-    out: list[Genotype] = []
-    for g in draws:
-        c = space.canonicalize(g)
-        if c in seen:  # cheap equality first; the WL key only for new canonical forms
-            continue
-        seen.add(c)
-        k = c.key()
-        if k not in keys:
-            keys.add(k)
-            out.append(c)
-    return out
-
-
-def label_keys(labels: Mapping[str | Genotype, float]) -> dict[str, float]:
-    """Accuracy per key (genotypes are keyed; keys sharing one architecture are averaged)."""
-    sums: dict[str, list[float]] = {}
-    for k, v in labels.items():
-        key = k.key() if isinstance(k, Genotype) else k
-        if not isinstance(key, str):
-            raise ArchLatentError(f"label keys must be genotypes or genotype keys, got {type(k).__name__}")
-        try:
-            value = float(v)
-        except (TypeError, ValueError):
-            raise ArchLatentError(f"label of {key} is not a number: {v!r}") from None
-        if not math.isfinite(value):
-            raise ArchLatentError(f"label of {key} is not finite: {v!r}")
-        sums.setdefault(key, []).append(value)
-    return {k: sum(v) / len(v) for k, v in sums.items()}
-
-
-def make_dataset(
-    space: SearchSpace,
-    *,
-    samples: int | None,
-    seed: int,
-    holdout: float = 0.1,
-    labels: Mapping[str | Genotype, float] | None = None,
-    label_budget: int | None = None,
-) -> Dataset:
-    """Sample, canonicalize, dedupe by key and split off a held-out part (never trained on).
-
-    Labels: without `label_budget`, every labelled training architecture is used for ranking and the
-    tau is measured on the labelled held-out ones; with it, that many labelled training architectures
-    (drawn with the seed) are used and the tau is measured on every other labelled one.
-    """
-    if not (0.0 <= holdout < 1.0):
-        raise ArchLatentError(f"holdout must be in [0, 1), got {holdout!r}")
-    rng = np.random.default_rng(seed)
-    archs = distinct_architectures(space, samples, rng)
-    order = rng.permutation(len(archs))
-    n_hold = min(len(archs) - 1, round(holdout * len(archs))) if holdout > 0 else 0
-    heldout = [archs[i] for i in order[:n_hold]]
-    train = [archs[i] for i in order[n_hold:]]
-    data = Dataset(train, heldout, int(resolve_samples(space, samples)))
-    if labels:
-        acc = label_keys(labels)
-        train_keys = [g.key() for g in train if g.key() in acc]
-        hold_keys = [g.key() for g in heldout if g.key() in acc]
-        if label_budget is None:
-            used, rest = train_keys, hold_keys
-        else:
-            if isinstance(label_budget, bool) or not isinstance(label_budget, (int, np.integer)) or label_budget < 0:
-                raise ArchLatentError(f"label_budget must be an integer >= 0, got {label_budget!r}")
-            if label_budget > len(train_keys):
-                raise ArchLatentError(
-                    f"label_budget {label_budget} exceeds the {len(train_keys)} labelled training architectures"
-                )
-            pick = set(rng.choice(len(train_keys), size=label_budget, replace=False).tolist())
-            used = [k for i, k in enumerate(train_keys) if i in pick]
-            rest = [k for i, k in enumerate(train_keys) if i not in pick] + hold_keys
-        data.train_labels = {k: acc[k] for k in used}
-        data.eval_labels = {k: acc[k] for k in rest}
-    elif label_budget:
-        raise ArchLatentError("label_budget given without labels")
-    return data
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -420,62 +305,3 @@ def pretrain(
     if data.train_labels or data.eval_labels:
         metrics.setdefault("kendall_tau", None)
     return PretrainResult(model, metrics, curves)
-
-
-# -- curves ----------------------------------------------------------------------------------------
-def plot_curves(curves: Sequence[Mapping[str, float]], path: str | Path, *, title: str | None = None) -> Path:
-    """Write a PNG of loss (log scale) and reconstruction accuracy per epoch; returns its path.
-
-    Uses matplotlib's Agg canvas directly, so no global backend is switched.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if not curves:
-        raise ArchLatentError("no training curves to plot")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    epochs = [c["epoch"] for c in curves]
-    fig = Figure(figsize=(9, 3.6))
-    FigureCanvasAgg(fig)
-    ax1, ax2 = fig.subplots(1, 2)
-    for key, label in (("loss", "total"), ("ops", "ops CE"), ("adj", "edges BCE"), ("rank", "ranking")):
-        values = [c.get(key, float("nan")) for c in curves]
-        if any(v > 0 for v in values):
-            ax1.plot(epochs, values, marker=".", label=label)
-    ax1.set_yscale("log")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("loss per architecture")
-    ax1.legend()
-    for key, label in (("train_exact", "train (sampled z)"), ("heldout_exact", "held-out (mu)")):
-        values = [100.0 * c.get(key, float("nan")) for c in curves]
-        ax2.plot(epochs, values, marker=".", label=label)
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("exact reconstruction (%)")
-    ax2.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def pretrain_to(
-    directory: str | Path,
-    space: SearchSpace | str,
-    encoder_name: str = "gin",
-    *,
-    table_sha256: str | None = None,
-    **kwargs: Any,
-) -> PretrainResult:
-    """`pretrain`, then write the checkpoint (model.pt, model.json), curves.json and curves.png into
-    `directory`: the one call behind a ``pretrain`` command. `kwargs` go to `pretrain`;
-    `table_sha256` is the checksum of the benchmark table the labels came from, if any."""
-    from archlatent.encoders.checkpoint import save
-
-    result = pretrain(space, encoder_name, **kwargs)
-    directory = Path(directory)
-    save(result.model, directory, metrics=result.metrics, table_sha256=table_sha256)
-    (directory / "curves.json").write_text(json.dumps(result.curves, indent=1) + "\n", encoding="utf-8")
-    plot_curves(result.curves, directory / "curves.png", title=f"{encoder_name} on {result.model.space.name}")
-    return result

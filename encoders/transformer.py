@@ -24,7 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from archlatent.batch import ArchBatch
-from archlatent.encoders.base import ENCODERS, LatentAutoencoder, masked_mean
+from archlatent.encoders.base import ENCODERS, LatentAutoencoder
+from archlatent.encoders.layers import masked_mean
 from archlatent.errors import ArchLatentError
 from archlatent.spaces import SearchSpace
 

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from archlatent.errors import ArchLatentError
+from archlatent.pareto import nondominated
 from archlatent.registry import Registry
 
 
@@ -152,9 +153,7 @@ class Optimizer(ABC):
         """
         z, f, feasible = self._history()
         z, f = z[feasible], f[feasible]
-        le = (f[:, None, :] <= f[None, :, :]).all(-1)  # le[j, i]: f_j <= f_i everywhere
-        lt = (f[:, None, :] < f[None, :, :]).any(-1)
-        keep = ~(le & lt).any(0)
+        keep = torch.from_numpy(nondominated(f.double().numpy()))
         return z[keep], f[keep]
 
     # ----- for subclasses -------------------------------------------------------------------------
@@ -226,4 +225,4 @@ def _worst(f: Tensor, feasible: Tensor) -> Tensor:
     return torch.where(feasible[:, None], f, torch.inf)
 
 
-OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
+OPTIMIZERS: Registry[Optimizer] = Registry("optimizer", provided=("dim", "n_obj", "seed"))

@@ -7,9 +7,10 @@ z' = z - eta_s * grad f_hat(z), one row per start; rows without a start (no fitt
 fewer usable starts than top_k) are N(0, I) samples.
 
 Step growth, as NAO grows eta until the decoded architecture is new: a start whose proposal comes back
-infeasible, rejected (`reject(rows)`), or as a point already in the history (a remapped duplicate) gets
-its eta multiplied by `growth`, up to `eta_max`; failing again at `eta_max` retires the start. A proposal
-that beats its start resets that start's eta to `eta`.
+infeasible or rejected (`reject(rows)`: the latent strategy rejects proposals that decode to an
+architecture the search has seen, since ``reject_repeats`` is set) gets its eta multiplied by `growth`,
+up to `eta_max`; failing again at `eta_max` retires the start. A proposal that beats its start resets
+that start's eta to `eta`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import torch
 from torch import Tensor, nn
 
 from .base import OPTIMIZERS, Optimizer, OptimizerError
-
-_DUPLICATE_TOL = 1e-5  # a told z this close (max-abs) to a point already in the history is a duplicate
 
 
 @OPTIMIZERS.register("nao")
@@ -100,13 +99,11 @@ class NAO(Optimizer):
         """Shapes: z [top_k, dim], f [top_k, 1] (+inf where infeasible or rejected), feasible [top_k]."""
         starts, self._starts = self._starts, None
         assert starts is not None
-        hist_z, hist_f, _ = self._history()
-        old_z, old_f = hist_z[: self._n_old], hist_f[: self._n_old, 0]
+        old_f = self._history()[1][: self._n_old, 0]
         for row, start in enumerate(starts.tolist()):
             if start < 0:
                 continue
-            duplicate = bool(((old_z - z[row]).abs().amax(1) <= _DUPLICATE_TOL).any())
-            if not feasible[row] or duplicate:
+            if not feasible[row]:
                 self._grow(start)
             elif f[row, 0] < old_f[start]:
                 self._eta.pop(start, None)

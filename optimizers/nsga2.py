@@ -18,8 +18,9 @@ from pymoo.core.population import Population
 from pymoo.core.problem import Problem
 from pymoo.core.sampling import Sampling
 from pymoo.core.termination import NoTermination
-from pymoo.indicators.hv import HV
 from torch import Tensor
+
+from archlatent.pareto import hypervolume_at
 
 from .base import OPTIMIZERS, Optimizer, OptimizerError
 
@@ -94,6 +95,4 @@ class NSGA2(Optimizer):
         if ref.shape != (self.n_obj,) or not np.isfinite(ref).all():
             raise OptimizerError(f"nsga2: ref_point must be {self.n_obj} finite numbers, got {ref_point!r}")
         _, front = self.pareto_front()
-        if front.shape[0] == 0:
-            return 0.0
-        return float(HV(ref_point=ref).do(front.double().numpy()))
+        return hypervolume_at(front.double().numpy(), ref)

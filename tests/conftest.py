@@ -29,3 +29,19 @@ def nb201_csv() -> Path:
 def nb101_csv() -> Path:
     """Path of the 500-cell NAS-Bench-101 sample (nasbench101_naslib_sample500.csv.gz)."""
     return _table("nasbench101_naslib_sample500.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def nb201_table(nb201_csv: Path):
+    """The loaded NAS-Bench-201 table (shared: loading takes a second)."""
+    from archlatent.evaluators.tables import load_table
+
+    return load_table("nb201", nb201_csv)
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """The NB201 gin preset trained for 3 of its 8 epochs (~4 s; 99 % held-out exact): a real latent space."""
+    from archlatent.encoders import preset, pretrain
+
+    return pretrain("nb201", "gin", seed=0, **preset("nb201", "gin", epochs=3)).model

@@ -23,13 +23,13 @@ def _run(argv, capsys):
 
 def test_search_writes_result_and_exports(nb201_csv, tmp_path, capsys):
     out = tmp_path / "run"
-    code, stdout, _ = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--optimizer", "rea",
+    code, stdout, _ = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--strategy", "rea",
                             "--budget", "40", "--seed", "1", "--out", str(out)], capsys)
     assert code == 0
     doc = json.loads((out / "result.json").read_text())
     assert {"arch", "valid_acc", "test_acc"} <= set(doc["best"])
     assert doc["queries"] == 40 == len(doc["history"]) and doc["label_queries"] == 0
-    assert doc["data_sha256"] == doc["evaluator"]["sha256"] and doc["config"]["optimizer"] == "rea"
+    assert doc["data_sha256"] == doc["evaluator"]["sha256"] and doc["config"]["strategy"]["name"] == "rea"
     assert json.loads(stdout)["best"]["arch"] == doc["best"]["arch"] == (out / "best.txt").read_text().strip()
     code, stdout, _ = _run(["export", str(out)], capsys)
     assert code == 0 and stdout.strip() == doc["best"]["arch"]
@@ -37,32 +37,38 @@ def test_search_writes_result_and_exports(nb201_csv, tmp_path, capsys):
     assert json.loads(stdout)[0]["cells"]["cell"]["ops"][0] == "input"
     code, _, err = _run(["export", str(out), "--pareto"], capsys)
     assert code == 2 and "no Pareto front" in err
-    code, _, err = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--optimizer", "rea",
+    code, _, err = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--strategy", "rea",
                          "--budget", "40", "--out", str(out)], capsys)
     assert code == 2 and "--resume" in err
 
 
 def test_config_file_sets_defaults_and_flags_win(nb201_csv, tmp_path, capsys):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'space = "nb201"\nbench = "{nb201_csv}"\noptimizer = "local"\nbudget = 25\n')
+    cfg.write_text(f'space = "nb201"\nstrategy = "local"\nbudget = 25\nseed = 5\n[evaluator]\nname = "tabular"\n'
+                   f'bench = "{nb201_csv}"\n')
     out = tmp_path / "run"
-    assert _run(["search", "--config", str(cfg), "--budget", "30", "--out", str(out)], capsys)[0] == 0
+    # flags always win, even when they equal the flag's default (seed 0)
+    assert _run(["search", "--config", str(cfg), "--budget", "30", "--seed", "0", "--out", str(out)], capsys)[0] == 0
     written = json.loads((out / "config.json").read_text())
-    assert written["optimizer"] == "local" and written["budget"] == 30
+    assert written["strategy"]["name"] == "local" and written["budget"] == 30 and written["seed"] == 0
+    assert written["evaluator"]["bench"] == str(nb201_csv)
     cfg.write_text("colour = 'blue'\n")
     code, _, err = _run(["search", "--config", str(cfg), "--out", str(tmp_path / "x")], capsys)
-    assert code == 2 and "unknown keys ['colour']" in err
+    assert code == 2 and "unknown key(s) ['colour']" in err
+    cfg.write_text('space = "nb201"\nbudget = "ten"\n')
+    code, _, err = _run(["search", "--config", str(cfg), "--out", str(tmp_path / "y")], capsys)
+    assert code == 2 and "`budget` must be an integer" in err and err.count("\n") == 1
 
 
 def test_unknown_optimizer_is_one_line(nb201_csv, tmp_path, capsys):
-    code, _, err = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--optimizer", "sgd",
+    code, _, err = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--strategy", "sgd",
                          "--out", str(tmp_path / "r")], capsys)
-    assert code == 2 and "unknown optimizer 'sgd'" in err and err.count("\n") == 1
+    assert code == 2 and "invalid choice: 'sgd'" in err and err.count("\n") == 1
 
 
 def test_kill_9_then_resume_loses_nothing(nb201_csv, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["search", "--space", "nb201", "--bench", str(nb201_csv), "--optimizer", "random", "--budget", "1500",
+    argv = ["search", "--space", "nb201", "--bench", str(nb201_csv), "--strategy", "random", "--budget", "1500",
             "--seed", "7", "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-m", "archlatent", *argv], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "ARCHLATENT_DATA": ""})
@@ -94,11 +100,13 @@ def test_kill_9_then_resume_loses_nothing(nb201_csv, tmp_path, capsys):
 
 def test_benchmark_writes_summary_table_and_plot(nb201_csv, tmp_path, capsys):
     out = tmp_path / "bench"
-    code, _stdout, _ = _run(["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--optimizers", "rs,rea",
+    code, _stdout, _ = _run(["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--methods", "random,rea",
                             "--budget", "60", "--seeds", "4", "--out", str(out)], capsys)
     assert code == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"rs", "rea"} and set(summary["rea"]) == {"50", "60"}  # budgets only
+    doc = json.loads((out / "summary.json").read_text())
+    summary = doc["budgets"]
+    assert set(summary) == {"random", "rea"} and set(summary["rea"]) == {"50", "60"}  # budgets only
+    assert doc["oracle"]["best_valid_test_acc"] == pytest.approx(94.37, abs=0.01)
     cell = summary["rea"]["50"]
     assert 90 < cell["mean_test_acc"] < 94.38 and 0 <= cell["hit_rate"] <= 1 and cell["std_test_acc"] >= 0
     assert (out / "regret.png").stat().st_size > 1000 and "| rea |" in (out / "table.md").read_text()
@@ -108,7 +116,7 @@ def test_benchmark_writes_summary_table_and_plot(nb201_csv, tmp_path, capsys):
 @pytest.mark.parametrize(("dataset", "oracle_test"), [("cifar100", 73.51), ("imagenet16", 47.31)])
 def test_search_on_every_dataset_of_the_table(dataset, oracle_test, nb201_csv, tmp_path, capsys):
     out = tmp_path / dataset
-    code, _, _ = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--dataset", dataset, "--optimizer",
+    code, _, _ = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--dataset", dataset, "--strategy",
                        "rea", "--budget", "30", "--out", str(out)], capsys)
     assert code == 0
     doc = json.loads((out / "result.json").read_text())

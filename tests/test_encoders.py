@@ -19,11 +19,11 @@ from archlatent.encoders import (
     fit,
     load,
     make_dataset,
-    plot_curves,
     pretrain,
     read_metadata,
     save,
 )
+from archlatent.plots import curves_png
 
 #: Small models: every test here runs in seconds on a 2-core CPU.
 SMALL = {"latent_dim": 16, "hidden": 32, "layers": 2, "dec_hidden": 128, "score_hidden": 16}
@@ -203,6 +203,59 @@ def test_checkpoint_refuses_truncated_file(checkpoint):
         load(checkpoint)
 
 
+def _resign(checkpoint, meta):
+    """Write `meta` as a crafted sidecar whose own checksum matches (to reach the checks behind it)."""
+    from archlatent.encoders.checkpoint import _digest
+
+    meta["metadata_sha256"] = _digest(meta)
+    (checkpoint / "model.json").write_text(json.dumps(meta))
+
+
+def test_checkpoint_refuses_an_edited_sidecar(checkpoint):
+    meta = json.loads((checkpoint / "model.json").read_text())
+    meta["metrics"] = {"labelled": []}  # would make a search stop charging for its labels
+    (checkpoint / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="edited or damaged"):
+        load(checkpoint)
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("hidden", 1_000_000, "hidden=1000000 is outside"),
+    ("layers", 1_000_000, "layers=1000000 is outside"),
+    ("latent_dim", -3, "latent_dim=-3 is outside"),
+    ("metrics", 5, "'metrics' must be a mapping"),
+])
+def test_checkpoint_bounds_a_crafted_sidecar_before_building(checkpoint, key, value, words):
+    meta = json.loads((checkpoint / "model.json").read_text())
+    if key == "metrics":
+        meta["metrics"] = value
+    else:
+        meta["hparams"][key] = value
+    _resign(checkpoint, meta)
+    with pytest.raises(CheckpointError, match=words):
+        load(checkpoint)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this pickle ran code",))
+
+
+def test_checkpoint_refuses_a_malicious_pickle_in_one_line(checkpoint, capsys):
+    import hashlib
+    import pickle
+
+    weights = checkpoint / "model.pt"
+    torch.save({"x": _Evil()}, weights, pickle_module=pickle)
+    meta = json.loads((checkpoint / "model.json").read_text())
+    meta["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    _resign(checkpoint, meta)
+    with pytest.raises(CheckpointError, match="cannot be read as weights") as err:
+        load(checkpoint)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 600
+    assert "this pickle ran code" not in capsys.readouterr().out
+
+
 def test_checkpoint_refuses_unreadable_weights_even_with_matching_checksum(checkpoint):
     import hashlib
 
@@ -210,7 +263,7 @@ def test_checkpoint_refuses_unreadable_weights_even_with_matching_checksum(check
     weights.write_bytes(b"not a torch file")
     meta = json.loads((checkpoint / "model.json").read_text())
     meta["weights_sha256"] = hashlib.sha256(b"not a torch file").hexdigest()
-    (checkpoint / "model.json").write_text(json.dumps(meta))
+    _resign(checkpoint, meta)
     with pytest.raises(CheckpointError, match="cannot be read"):
         load(checkpoint)
 
@@ -230,7 +283,7 @@ def test_checkpoint_refuses_missing_or_broken_metadata(checkpoint):
 def test_checkpoint_refuses_state_dict_shape_mismatch(checkpoint):
     meta = json.loads((checkpoint / "model.json").read_text())
     meta["hparams"]["hidden"] = 48  # the weights are for hidden=32
-    (checkpoint / "model.json").write_text(json.dumps(meta))
+    _resign(checkpoint, meta)
     with pytest.raises(CheckpointError, match="do not fit the model"):
         load(checkpoint)
 
@@ -238,7 +291,7 @@ def test_checkpoint_refuses_state_dict_shape_mismatch(checkpoint):
 def test_checkpoint_refuses_changed_space(checkpoint):
     meta = json.loads((checkpoint / "model.json").read_text())
     meta["space_signature"]["node_labels"].append("conv7x7")
-    (checkpoint / "model.json").write_text(json.dumps(meta))
+    _resign(checkpoint, meta)
     with pytest.raises(CheckpointError, match="changed"):
         load(checkpoint)
 
@@ -302,8 +355,8 @@ def test_pretrain_metrics_curves_and_plot(tmp_path):
     assert metrics["train_size"] + metrics["heldout_size"] <= 200
     assert 0.0 <= metrics["recon_exact"] <= 1.0 and 0.0 <= metrics["valid_prior"] <= 1.0
     assert [c["epoch"] for c in curves] == [1, 2, 3] and curves[-1]["loss"] < curves[0]["loss"]
-    png = plot_curves(curves, tmp_path / "curves.png", title="gin on nb201")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = curves_png(curves, title="gin on nb201")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_embed_canonicalizes():

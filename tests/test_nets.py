@@ -1,4 +1,4 @@
-"""archlatent.nets: NB201 and DARTS networks built from genotypes."""
+"""archlatent.oneshot.nets: NB201 and DARTS networks built from genotypes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from archlatent.nets import DartsNetwork, NB201Network, count_params_mb
-from archlatent.nets.nb201 import NB201_OPS
+from archlatent.oneshot.nets import DartsNetwork, NB201Network, count_params_mb
+from archlatent.spaces.nb201 import OPS as NB201_OPS
 
 DARTS_V2_NORMAL = [
     ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),

@@ -8,12 +8,12 @@ import torch
 
 from archlatent import get_space
 from archlatent.cli import main
-from archlatent.datasets import synthetic
 from archlatent.evaluators.supernet import SupernetEvaluator
-from archlatent.nets.supernet import build_supernet
+from archlatent.oneshot.data import synthetic
+from archlatent.oneshot.nets import build_supernet
+from archlatent.oneshot.train import train_supernet
 from archlatent.search import search
 from archlatent.strategies import STRATEGIES
-from archlatent.training import train_supernet
 
 
 def test_search_with_supernet_evaluator():
@@ -39,11 +39,11 @@ def test_cli_search_with_supernet_checkpoint(tmp_path, capsys):
     assert main(["supernet", "train", "--space", "nb201", "--dataset", "synthetic", "--steps", "3", "--channels", "4",
                  "--depth", "1", "--synthetic-n", "64", "--batch-size", "16", "--out", str(sn)]) == 0
     out = tmp_path / "run"
-    assert main(["search", "--space", "nb201", "--optimizer", "random", "--evaluator", "supernet", "--supernet",
+    assert main(["search", "--space", "nb201", "--strategy", "random", "--evaluator", "supernet", "--supernet",
                  str(sn / "supernet.pt"), "--budget", "6", "--out", str(out)]) == 0
     doc = json.loads((out / "result.json").read_text())
     assert doc["queries"] == 6 and "valid_acc" in doc["best"] and doc["evaluator"]
     capsys.readouterr()
-    assert main(["search", "--space", "darts", "--optimizer", "random", "--evaluator", "supernet", "--supernet",
+    assert main(["search", "--space", "darts", "--strategy", "random", "--evaluator", "supernet", "--supernet",
                  str(sn / "supernet.pt"), "--budget", "6", "--out", str(tmp_path / "x")]) == 2
     assert "not one for space 'darts'" in capsys.readouterr().err

@@ -85,7 +85,8 @@ def test_published_genotypes_round_trip(space: DartsSpace, name: str) -> None:
     assert space.parse(canonical) == g and space.format(space.parse(canonical)) == canonical
     if "range" not in text and ",(" not in text and "',0" not in text:
         assert canonical == text
-    assert space.canonicalize(g) == g
+    c = space.canonicalize(g)
+    assert c.key() == g.key() and space.canonicalize(c) == c and space.representative(g) == c
 
 
 def test_published_inputs_are_distinct() -> None:
@@ -163,13 +164,13 @@ def test_from_pairs_and_pairs(space: DartsSpace) -> None:
     assert {(7, 9), (10, 12)} <= set(cell.edges) and len(cell.edges) == 20
 
 
-def test_key_ignores_input_order_within_a_node(space: DartsSpace) -> None:
+def test_key_and_canonical_form_ignore_input_order_within_a_node(space: DartsSpace) -> None:
     for g in _samples(space, 100):
         normal, reduce = space.pairs(g)
         for k in range(0, 8, 2):
             swapped = normal[:k] + [normal[k + 1], normal[k]] + normal[k + 2 :]
             h = space.from_pairs(swapped, reduce)
-            assert h.key() == g.key()
+            assert h.key() == g.key() and space.canonicalize(h) == space.canonicalize(g)
             if normal[k] != normal[k + 1]:
                 assert h != g
 
@@ -203,7 +204,7 @@ def test_key_invariant_under_permuting_independent_nodes(space: DartsSpace) -> N
             if n in (j for _, j in normal[2 * (n - 1) : 2 * n]):
                 continue
             h = space.from_pairs(_swap_nodes(normal, n), reduce)
-            assert h.key() == g.key()
+            assert h.key() == g.key() and space.canonicalize(h) == space.canonicalize(g)
             seen += 1
     assert seen > 50
 
@@ -289,3 +290,49 @@ def test_key_tells_apart_leaf_nodes_that_trade_ops(space: DartsSpace) -> None:
     swapped = normal[:4] + normal[6:] + normal[4:6]
     g, h, k = (space.from_pairs(n, GOOD_NORMAL) for n in (normal, traded, swapped))
     assert g.key() != h.key() and g.key() == k.key()
+    assert space.canonicalize(g) != space.canonicalize(h) and space.canonicalize(g) == space.canonicalize(k)
+
+
+def _nested(text: str) -> str:
+    """`text` with each pair list written as pt.darts logs it: one list of two pairs per node."""
+    normal, reduce = _literal_pairs(text)
+    nest = lambda pairs: [list(pairs[i : i + 2]) for i in range(0, 8, 2)]
+    return f"Genotype(normal={nest(normal)}, normal_concat=range(2, 6), reduce={nest(reduce)}, reduce_concat=range(2, 6))"
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_nested_pair_lists_parse_as_the_flat_form(space: DartsSpace, name: str) -> None:
+    text = _nested(PUBLISHED[name])
+    assert text.startswith("Genotype(normal=[[(")
+    assert space.parse(text) == space.parse(PUBLISHED[name])
+    assert space.format(space.parse(text)) == space.format(space.parse(PUBLISHED[name]))
+
+
+def test_nested_pair_lists_of_other_tools(space: DartsSpace) -> None:
+    # pt.darts-style log line (double quotes, one list per node) and AutoDL's tuples of tuples
+    text = (
+        'Genotype(normal=[[("sep_conv_3x3", 1), ("sep_conv_3x3", 0)], [("skip_connect", 2), ("sep_conv_3x3", 0)], '
+        '[("skip_connect", 2), ("sep_conv_3x3", 0)], [("sep_conv_3x3", 0), ("dil_conv_3x3", 1)]], '
+        'normal_concat=range(2, 6), reduce=[[("skip_connect", 0), ("max_pool_3x3", 1)], '
+        '[("skip_connect", 2), ("sep_conv_3x3", 0)], [("skip_connect", 3), ("max_pool_3x3", 1)], '
+        '[("skip_connect", 3), ("avg_pool_3x3", 1)]], reduce_concat=range(2, 6))'
+    )
+    g = space.parse(text)
+    assert space.pairs(g)[0][:4] == [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2), ("sep_conv_3x3", 0)]
+    normal, reduce = space.pairs(g)
+    as_tuples = tuple(tuple(normal[i : i + 2]) for i in range(0, 8, 2))
+    assert space.from_pairs(as_tuples, reduce) == g
+    with pytest.raises(InvalidArchitecture, match="normal node 3 lists 3 .* pairs, needs 2"):
+        space.from_pairs([normal[0:2], normal[2:4] + [("skip_connect", 1)], normal[4:6], normal[6:8]], reduce)
+    with pytest.raises(InvalidArchitecture, match="node 2 uses input 0 twice"):
+        space.from_pairs([[("skip_connect", 0), ("sep_conv_3x3", 0)], *[normal[i : i + 2] for i in (2, 4, 6)]], reduce)
+
+
+def test_features_mark_cell_edge_and_op(space: DartsSpace) -> None:
+    g = space.parse(PUBLISHED["DARTS_V2"])
+    x = space.features([g])[0].reshape(2, 14, 7)
+    offsets = {2: 0, 3: 2, 4: 5, 5: 9}  # edges (node, input), node by node, as in DARTS's search cell
+    marked = {(c, offsets[2 + p // 2] + j, OPS.index(op))
+              for c, pairs in enumerate(space.pairs(space.representative(g))) for p, (op, j) in enumerate(pairs)}
+    assert {tuple(i) for i in np.argwhere(x)} == marked and len(marked) == 16
+    assert space.feature_size == 196

@@ -61,3 +61,25 @@ def test_isomorphic_cells_share_key_and_different_cells_do_not():
 def test_bad_code_raises():
     with pytest.raises(InvalidArchitecture, match="6 digits"):
         get_space("nb201").from_code("12345")
+
+
+def test_parse_accepts_a_node_s_edges_in_any_order(rows):
+    """The official ``str2structure`` reads each node's edges in any order; `format` stays the official form."""
+    space = get_space("nb201")
+    for arch, _ in rows[:500]:
+        nodes = arch.split("+")
+        shuffled = "+".join("|" + "|".join(reversed(node.strip("|").split("|"))) + "|" for node in nodes)
+        assert space.parse(shuffled) == space.parse(arch) and space.format(space.parse(shuffled)) == arch
+    g = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~1|skip_connect~0|+|avg_pool_3x3~2|none~0|nor_conv_1x1~1|")
+    assert space.ops_code(g) == "313024"  # edges 0->1, 0->2, 1->2, 0->3, 1->3, 2->3
+    with pytest.raises(InvalidArchitecture, match="node 3 names source node 1 twice"):
+        space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~1|skip_connect~0|+|avg_pool_3x3~1|none~0|nor_conv_1x1~1|")
+
+
+def test_features_are_one_hot_ops_of_the_representative():
+    space = get_space("nb201")
+    g = space.from_code("334131")
+    x = space.features([g])[0].reshape(6, 5)
+    assert x.sum(axis=1).tolist() == [1.0] * 6 and x.argmax(axis=1).tolist() == [3, 3, 4, 1, 3, 1]
+    dead = space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
+    assert space.features([dead])[0].reshape(6, 5).argmax(axis=1).tolist() == [0, 0, 0, 1, 0, 0]

@@ -17,8 +17,12 @@ MALFORMED: dict[str, list[tuple[str, str]]] = {
         ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|", "3 '\\+'-separated nodes"),
         ("|conv_7x7~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "unknown nb201 op"),
         ("|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "needs 2 input edge"),
-        ("|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "must come from node 0"),
-        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~2|+|skip_connect~0|nor_conv_3x3~1|skip_connect~3|", "must come from node 1"),
+        ("|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+         "into node 1 must come from an earlier node 0..0"),
+        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~2|+|skip_connect~0|nor_conv_3x3~1|skip_connect~3|",
+         "into node 2 must come from an earlier node 0..1"),
+        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~0|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+         "node 2 names source node 0 twice"),
         ("|nor_conv_3x3|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "malformed nb201 edge"),
     ],
     "nb101": [
@@ -141,3 +145,84 @@ def test_genotype_of_another_space_refused(space):
         space.validate(g)
     with pytest.raises(InvalidArchitecture):
         space.to_tensors([g])
+
+
+# -- one representative per isomorphism class ---------------------------------------------------------
+def _nb201_variants(space, g: Genotype, rng: np.random.Generator) -> list[Genotype]:
+    """Cells isomorphic to `g`: nodes 1 and 2 swapped when edge 1->2 is none; a dead edge given another op
+    that leaves it dead."""
+    from archlatent.spaces.nb201 import OPS, _surviving_edges
+
+    e01, e02, e12, e03, e13, e23 = ops = space.edge_ops(g)
+    out = [space.from_ops((e02, e01, e12, e03, e23, e13))] if e12 == "none" else []
+    for e in set(range(6)) - _surviving_edges(ops):
+        new = ops[:e] + (OPS[int(rng.integers(len(OPS)))],) + ops[e + 1 :]
+        if e not in _surviving_edges(new):
+            out.append(space.from_ops(new))
+    return out
+
+
+def _nb101_variants(space, g: Genotype, rng: np.random.Generator) -> list[Genotype]:
+    """The stored and the pruned cell under random topological relabellings."""
+    return [space.make([_relabel(c, rng)]) for c in (g.cells[0], g.canonical_cells[0]) for _ in range(2)]
+
+
+def _darts_variants(space, g: Genotype, rng: np.random.Generator) -> list[Genotype]:
+    """Each cell's nodes in a random order that still reads only earlier nodes, and its pairs swapped at random."""
+    cells = []
+    for pairs in space.pairs(g):
+        nodes = [pairs[2 * k : 2 * k + 2] for k in range(4)]
+        order: list[int] = []
+        while len(order) < 4:  # old nodes whose intermediate inputs are already placed
+            ready = [k for k in range(4) if k not in order and all(j < 2 or j - 2 in order for _, j in nodes[k])]
+            order.append(ready[int(rng.integers(len(ready)))])
+        new = {0: 0, 1: 1} | {2 + old: 2 + k for k, old in enumerate(order)}
+        node_pairs = [[(op, new[j]) for op, j in nodes[old]] for old in order]
+        cells.append([p for two in node_pairs for p in (two[::-1] if rng.random() < 0.5 else two)])
+    return [space.from_pairs(*cells)]
+
+
+#: Key-preserving edits per space, made without looking at keys. A new space must add its own.
+VARIANTS = {"nb201": _nb201_variants, "nb101": _nb101_variants, "darts": _darts_variants}
+
+
+def test_representative_is_one_genotype_per_key(space):
+    assert space.name in VARIANTS, f"add key-preserving variants for space {space.name}"
+    rng = np.random.default_rng(8)
+    samples = _samples(space, 300, seed=8)
+    varied = 0
+    for g in samples:
+        rep = space.representative(g)
+        assert space.is_valid(rep) and rep.key() == g.key() and space.representative(rep) == rep
+        for h in VARIANTS[space.name](space, g, rng):
+            assert h.key() == g.key() and space.representative(h) == rep
+            varied += h != g
+    assert varied > 50
+    reps = {g.key(): space.representative(g) for g in samples}
+    assert len(set(reps.values())) == len(reps)  # different keys, different representatives
+
+
+def test_nb201_representatives_are_the_8765_classes():
+    space = get_space("nb201")
+    reps: dict[str, Genotype] = {}
+    for g in space.enumerate():
+        assert reps.setdefault(g.key(), space.representative(g)) == space.representative(g)
+    assert len(reps) == len(set(reps.values())) == 8765
+    a = space.parse("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|")
+    b = space.parse("|skip_connect~0|+|nor_conv_3x3~0|none~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|")
+    assert space.canonicalize(a) != space.canonicalize(b)  # canonicalize keeps the benchmark row
+    assert space.representative(a) == space.representative(b)
+
+
+# -- features -------------------------------------------------------------------------------------------
+def test_features_fixed_length_and_one_row_per_key(space):
+    samples = _samples(space, 200, seed=9)
+    x = space.features(samples)
+    assert x.shape == (200, space.feature_size) and x.dtype == np.float32 and space.feature_size > 0
+    assert np.array_equal(x, space.features(samples)) and set(np.unique(x)) <= {0.0, 1.0}
+    rng = np.random.default_rng(9)
+    pairs = [(g, h) for g in samples[:50] for h in VARIANTS[space.name](space, g, rng)]
+    assert np.array_equal(space.features([h for _, h in pairs]), space.features([g for g, _ in pairs]))
+    rows = {g.key(): row.tobytes() for g, row in zip(samples, x)}
+    assert len(set(rows.values())) == len(rows)  # different keys, different rows
+    assert space.features([]).shape == (0, space.feature_size)

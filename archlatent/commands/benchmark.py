@@ -1,135 +1,115 @@
-"""CLI ``benchmark``: the field's protocol over many seeds, with a summary, a table and regret curves.
-
-Search on validation accuracy, report the test accuracy of the best-by-validation architecture at
-budgets 50/100/150/300 (those within --budget), the hit rate of the table's best validation
-architecture, and mean regret against queries. Latent optimizers share one pretrained model.
-"""
+"""CLI ``benchmark``: the field's protocol over many seeds (`archlatent.benchmark.run_benchmark`),
+written down as runs.jsonl (one line per run, as it finishes: ``--resume`` reuses them),
+summary.json, table.md and regret.png."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from archlatent.cli import command, emit
-from archlatent.commands.search import ALIASES, _model, _needs_model, _resolve, _setup_common, build_defaults, run_one
+from archlatent.commands.search import config_from_args, setup_config_flags
 from archlatent.errors import ArchLatentError
-from archlatent.evaluators.tables import load_table
-from archlatent.evaluators.tabular import TabularEvaluator
-from archlatent.spaces import get_space
-
-BUDGETS = (50, 100, 150, 300)
 
 
 def _setup(p: argparse.ArgumentParser) -> None:
-    _setup_common(p)
-    p.add_argument("--optimizers", default="random,rea,local,nao,cso", help="comma list of optimizers")
-    p.add_argument("--seeds", type=int, default=100, help="runs per optimizer (seeds 0..N-1)")
+    setup_config_flags(p)
+    p.add_argument("--methods", default="random,rea,local,nao,cso",
+                   help="comma list: strategies (random, rea, local, ...) and latent optimizers (nao, bo, cso, ...); "
+                        "default random,rea,local,nao,cso")
+    p.add_argument("--seeds", type=int, default=100, help="runs per method, seeds 0..N-1 (default 100)")
+    p.add_argument("--until-hit", action="store_true", help="stop each run once it evaluates the best validation "
+                                                            "architecture (--budget is then a cap): LaNAS's metric")
+    p.add_argument("--out", type=Path, help="output folder")
+    p.add_argument("--resume", action="store_true", help="reuse the runs already in OUT/runs.jsonl")
+    p.add_argument("--force", action="store_true", help="overwrite an earlier benchmark in OUT")
 
 
 @command("benchmark", "run the benchmark protocol over seeds; writes summary.json, table.md, regret.png", _setup)
-def run_benchmark(args: argparse.Namespace) -> int:
+def run_benchmark_command(args: argparse.Namespace) -> int:
+    from archlatent.benchmark import run_benchmark
+    from archlatent.commands.outputs import claim, locked
+    from archlatent.commands.progress import Progress, epochs
+    from archlatent.files import write_atomic
+    from archlatent.plots import regret_png
+
     if args.out is None:
         raise ArchLatentError("--out DIR is required")
-    config = _resolve(args, vars(build_defaults("benchmark")))
-    config.update(evaluator="tabular", supernet=None, seed=0)
-    names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
-    if args.seeds < 1:
-        raise ArchLatentError(f"--seeds must be >= 1, got {args.seeds}")
-    needs_model = _needs_model(names)
-    space = get_space(config["space"])
-    table = load_table(space.name, config.get("bench"))
-    oracle = TabularEvaluator(table, config["dataset"])
-    best_valid, _ = oracle.best("valid_acc")
-    _, best_test = oracle.best("test_acc")
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    model, labelled = _model(config, space, table, config["dataset"], out) if needs_model else (None, {})
-    budgets = sorted({b for b in BUDGETS if b <= config["budget"]} | {config["budget"]})
-    curves: dict[str, np.ndarray] = {}
-    summary: dict[str, dict[str, dict[str, float]]] = {}
-    mean_seconds: dict[str, float] = {}
-    from tqdm import tqdm
+    out = claim(args.out, force=args.force, resume=args.resume, holds=("runs.jsonl", "summary.json"))
+    methods = [n.strip() for n in args.methods.split(",") if n.strip()]
+    config = config_from_args(args)
+    with locked(out):
+        done = _done(out / "runs.jsonl", config) if args.resume else {}
+        if not args.resume:
+            (out / "runs.jsonl").unlink(missing_ok=True)
+        (out / "config.json").write_text(json.dumps({**config.to_dict(), "methods": methods, "seeds": args.seeds},
+                                                    indent=2) + "\n")
+        update, pretrain_bar = epochs(f"pretrain {config.encoder}", config.pretrain.get("epochs"), args.verbose)
+        bar = Progress(len(methods) * args.seeds, "benchmark", "runs", verbose=args.verbose)
+        with open(out / "runs.jsonl", "a") as runs:
 
-    bar = tqdm(total=len(names) * args.seeds, desc="benchmark", unit="run", file=sys.stderr, disable=None)
-    with open(out / "runs.jsonl", "w") as runs:
-        for name in names:
-            tests = np.zeros((args.seeds, config["budget"]))
-            hits = np.zeros((args.seeds, config["budget"]), dtype=bool)
-            seconds = []
-            for seed in range(args.seeds):
-                doc = run_one({**config, "optimizer": name, "seed": seed}, None, table, model, labelled, progress=False)
-                tests[seed], hits[seed] = _trajectory(doc["history"], config["budget"], best_valid.key())
-                seconds.append(doc["seconds"])
-                runs.write(json.dumps({"optimizer": name, "seed": seed, "best": doc["best"]["arch"],
-                                       "test_acc": doc["best"].get("test_acc"), "queries": doc["queries"],
-                                       "seconds": doc["seconds"], "stopped": doc["stopped"]}) + "\n")
+            def on_run(record: dict[str, Any]) -> None:
+                runs.write(json.dumps(record) + "\n")
                 runs.flush()
-                bar.update()
-            curves[name] = best_test - tests.mean(0)
-            summary[name] = {
-                str(b): {
-                    "mean_test_acc": float(tests[:, b - 1].mean()),
-                    "std_test_acc": float(tests[:, b - 1].std()),
-                    "hit_rate": float(hits[:, b - 1].mean()),
-                }
-                for b in budgets
-            }
-            mean_seconds[name] = float(np.mean(seconds))
-    bar.close()
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "table.md").write_text(_table(summary, mean_seconds, budgets, config, args.seeds, best_test))
-    _plot(curves, out / "regret.png", f"{space.name} {config['dataset']}: mean regret of test accuracy ({args.seeds} seeds)")
-    run_info = {**config, "optimizers": names, "seeds": args.seeds, "mean_seconds_per_run": mean_seconds}
-    (out / "config.json").write_text(json.dumps(run_info, indent=2) + "\n")
-    emit(summary)
+                bar.update(bar._n + 1, method=record["method"])
+
+            try:
+                result = run_benchmark(config, methods, args.seeds, done=done, on_run=on_run, pretrain_progress=update,
+                                       until_hit=args.until_hit)
+            finally:
+                bar.close()
+                pretrain_bar.close()
+    summary = result.summary()
+    doc: dict[str, Any] = {"oracle": result.oracle, "budgets": summary}
+    if args.until_hit:
+        from archlatent.benchmark import first_hits
+
+        doc["first_hit"] = {m: first_hits(result.runs, m, config.budget) for m in methods}
+    (out / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out / "table.md").write_text(_table(summary, result, config, args.seeds))
+    title = f"{config.space} {config.dataset}, {args.seeds} seeds"
+    write_atomic(out / "regret.png", regret_png(result.tests, result.oracle["best_valid_test_acc"], title=title))
+    emit(doc)
     return 0
 
 
-def _trajectory(history: list[dict[str, Any]], budget: int, best_key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Test accuracy of the best-by-validation architecture after each query, and whether it is the
-    table's best validation architecture (a run that stopped early keeps its last value)."""
-    tests, hits = np.full(budget, np.nan), np.zeros(budget, dtype=bool)
-    found = False
-    for i, entry in enumerate(history[:budget]):
-        tests[i] = entry["best_test_acc"]
-        found = found or entry["key"] == best_key
-        hits[i] = found
-    last = len(history[:budget])
-    if 0 < last < budget:
-        tests[last:], hits[last:] = tests[last - 1], hits[last - 1]
-    return tests, hits
+def _done(path: Path, config: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    """Runs of an interrupted benchmark in `path` (same budget), by (method, seed)."""
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    if not path.is_file():
+        return done
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            record = json.loads(line)
+            if len(record["tests"]) != config.budget:
+                raise ArchLatentError(f"{path} line {line_no} was run with budget {len(record['tests'])}, "
+                                      f"not {config.budget}; use --force to start over")
+            done[(record["method"], int(record["seed"]))] = record
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            if line_no == len(path.read_text().splitlines()):
+                continue  # a line cut short by a kill: that run is simply redone
+            raise ArchLatentError(f"{path} line {line_no} is not a benchmark run record") from None
+    return done
 
 
-def _table(summary: dict[str, Any], seconds: dict[str, float], budgets: list[int], config: dict[str, Any], seeds: int,
-           oracle: float) -> str:
-    head = "| optimizer | " + " | ".join(f"{b} queries" for b in budgets) + f" | hit rate @{budgets[-1]} | s/run |\n"
+def _table(summary: dict[str, Any], result: Any, config: Any, seeds: int) -> str:
+    budgets = result.budgets
+    seconds = {}
+    for run in result.runs:
+        seconds.setdefault(run["method"], []).append(run.get("seconds", 0.0))
+    head = "| method | " + " | ".join(f"{b} queries" for b in budgets) + f" | hit rate @{budgets[-1]} | s/run |\n"
     rule = "|---" * (len(budgets) + 3) + "|\n"
     rows = "".join(
-        f"| {ALIASES.get(name, name)} | "
+        f"| {name} | "
         + " | ".join(f"{s[str(b)]['mean_test_acc']:.2f} ± {s[str(b)]['std_test_acc']:.2f}" for b in budgets)
-        + f" | {s[str(budgets[-1])]['hit_rate']:.0%} | {seconds[name]:.1f} |\n"
+        + f" | {s[str(budgets[-1])]['hit_rate']:.0%} | {sum(seconds[name]) / len(seconds[name]):.1f} |\n"
         for name, s in summary.items()
     )
-    note = (f"\n{config['space']} {config['dataset']}, {seeds} seeds, search on valid_acc, test_acc of the best-by-validation "
-            f"architecture (mean ± std); oracle test {oracle:.2f}; labels counted as queries.\n")
+    o = result.oracle
+    note = (f"\n{config.space} {config.dataset}, {seeds} seeds, search on {config.objectives[0]}, {config.report} of the "
+            f"best-by-validation architecture (mean ± std); labels counted as queries. Best validation architecture: "
+            f"{o['best_valid_acc']:.2f} valid, {o['best_valid_test_acc']:.2f} test (the regret target; hit = it was "
+            f"evaluated); highest test accuracy in the table: {o['best_test_acc']:.2f}.\n")
     return head + rule + rows + note
-
-
-def _plot(curves: dict[str, np.ndarray], path: Path, title: str) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for name, regret in curves.items():
-        ax.plot(np.arange(1, len(regret) + 1), np.maximum(regret, 1e-3), label=name)
-    ax.set(xlabel="queries (distinct architectures)", ylabel="regret of test accuracy (%)", yscale="log", title=title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from archlatent.cli import bench_args, command, emit, space_arg
@@ -15,53 +14,73 @@ def _setup(p: argparse.ArgumentParser) -> None:
     from archlatent.encoders import ENCODERS
 
     space_arg(p)
-    p.add_argument("--encoder", choices=ENCODERS.names(), default="transformer")
+    p.add_argument("--encoder", choices=ENCODERS.names(), default="transformer", help="default transformer")
     p.add_argument("--samples", type=int, help="architectures sampled for training (default: the space's preset; "
-                                                  "the whole NB201 space)")
-    p.add_argument("--labels", type=int, default=0, help="labelled architectures for the score head (they cost queries)")
+                                               "the whole NB201 space)")
+    p.add_argument("--labels", type=int, default=0, help="labelled cells of the table for the score head (default 0; "
+                                                         "they cost queries)")
+    p.add_argument("--labels-file", type=Path, help="CSV of (arch, --metric) labels from your own data (any space); "
+                                                    "they join the training set and cost queries")
+    p.add_argument("--metric", default="valid_acc", help="the labels' metric (default valid_acc)")
     bench_args(p)
     p.add_argument("--epochs", type=int, help="training epochs (default: the preset)")
     p.add_argument("--batch-size", type=int, help="minibatch size (default: the preset)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default: the preset)")
     p.add_argument("--hidden", type=int, help="encoder width (default: the preset)")
     p.add_argument("--latent-dim", type=int, help="latent dimension (default: the preset)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
 
 
 @command("pretrain", "train a latent autoencoder; writes DIR/model.pt, DIR/metrics.json, DIR/curves.png", _setup)
 def run_pretrain(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
-
-    from archlatent.encoders import preset, pretrain_to
-    from archlatent.evaluators.tables import load_table
+    from archlatent.commands.outputs import claim, locked
+    from archlatent.commands.progress import epochs
+    from archlatent.encoders import preset, pretrain, save
+    from archlatent.files import file_digest, write_atomic
+    from archlatent.labels import read_labels
+    from archlatent.oneshot.runtime import pick_device
+    from archlatent.plots import curves_png
     from archlatent.spaces import get_space
 
-    if args.labels < 0:
-        raise ArchLatentError(f"--labels must be >= 0, got {args.labels}")
+    for flag, value in (("--labels", args.labels), ("--seed", args.seed)):
+        if value < 0:
+            raise ArchLatentError(f"{flag} must be >= 0, got {value}")
+    if args.labels and args.labels_file:
+        raise ArchLatentError("give --labels (cells of the table) or --labels-file (your own), not both")
     space = get_space(args.space)
-    labels, sha = None, None
+    labels, budget, sha = None, None, None
     if args.labels:
+        from archlatent.evaluators.tables import load_table
+
         table = load_table(space.name, args.bench)
-        labels = dict(zip(table.genotypes, table.metrics(args.dataset)["valid_acc"]))
-        sha = table.sha256
+        labels, budget, sha = dict(zip(table.genotypes, table.metrics(args.dataset or "cifar10")[args.metric])), \
+            args.labels, table.sha256
+    elif args.labels_file:
+        labels = read_labels(args.labels_file, space, args.metric)
+        budget, sha = len(labels), file_digest(args.labels_file)
     given = {k: getattr(args, k) for k in ("samples", "epochs", "batch_size", "lr", "hidden", "latent_dim")}
     config = preset(space.name, args.encoder, **given)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    bar = tqdm(total=config.get("epochs"), desc=f"pretrain {args.encoder}", unit="epoch", file=sys.stderr, disable=None)
-
-    def progress(record: dict) -> None:
-        bar.update()
-        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "heldout_exact")})
-
-    try:
-        result = pretrain_to(args.out, space, args.encoder, table_sha256=sha, labels=labels,
-                             label_budget=args.labels or None, seed=args.seed, device=device, progress=progress, **config)
-    finally:
-        bar.close()
-    metrics = dict(result.metrics, dataset=args.dataset if labels else None, data_sha256=sha)
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    emit({k: metrics.get(k) for k in ("recon_exact", "valid_prior", "unique_prior", "kendall_tau", "label_queries", "train_seconds")})
+    device = pick_device(args.device)
+    out = claim(args.out, force=args.force, holds=("model.pt", "model.json", "metrics.json"))
+    with locked(out):
+        update, bar = epochs(f"pretrain {args.encoder}", config.get("epochs"), args.verbose)
+        try:
+            model, metrics, curves = pretrain(space, args.encoder, labels=labels, label_budget=budget, seed=args.seed,
+                                              device=device, progress=update, **config)
+        finally:
+            bar.close()
+        save(model, out, metrics=metrics, table_sha256=sha)
+        metrics = dict(metrics, dataset=(args.dataset or "cifar10") if args.labels else None, data_sha256=sha,
+                       labels_file=str(args.labels_file) if args.labels_file else None)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (out / "curves.json").write_text(json.dumps(curves, indent=1) + "\n")
+        held = metrics.get("recon_exact")
+        title = f"{args.encoder} on {space.name}, seed {args.seed}" + (
+            f", held-out exact {100 * held:.1f} %" if isinstance(held, float) else "")
+        write_atomic(out / "curves.png", curves_png(curves, title=title))
+    emit({k: metrics.get(k) for k in ("recon_exact", "valid_prior", "unique_prior", "kendall_tau", "label_queries",
+                                      "train_seconds")})
     return 0

@@ -1,4 +1,8 @@
-"""CLI: ``search`` (one run, journaled, resumable), ``benchmark`` (the protocol over seeds), ``export``."""
+"""CLI: ``search`` (one run, journaled, resumable) and ``export``.
+
+Flags become a `SearchConfig`: the config's defaults, under a ``--config`` TOML file, under the
+flags the user typed (flags always win; a flag left out never overrides the file).
+"""
 
 from __future__ import annotations
 
@@ -8,231 +12,195 @@ import sys
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
 from archlatent.cli import bench_args, command, emit, space_arg
 from archlatent.errors import ArchLatentError
-from archlatent.evaluators.base import Evaluator
-from archlatent.evaluators.tables import BenchmarkTable, load_table
-from archlatent.evaluators.tabular import TabularEvaluator
-from archlatent.genotype import Genotype
-from archlatent.journal import Journal
-from archlatent.pareto import front_report
-from archlatent.search import SearchResult, search
-from archlatent.spaces import get_space
-from archlatent.spaces.base import SearchSpace
-from archlatent.strategies import STRATEGIES, Strategy
 
-ALIASES = {"rs": "random"}
-#: Flags a `--config` TOML file may set (flags on the command line win).
-CONFIGURABLE = (
-    "space", "bench", "dataset", "optimizer", "checkpoint", "encoder", "budget", "seed", "objectives", "remap",
-    "evaluator", "supernet", "samples", "epochs", "labels",
-)
+S = argparse.SUPPRESS
 
 
-# -- shared pieces -----------------------------------------------------------------------------------
-def _setup_common(p: argparse.ArgumentParser) -> None:
-    space_arg(p, required=False)
-    bench_args(p)
-    p.add_argument("--checkpoint", type=Path, help="pretrained autoencoder (from `archlatent pretrain`)")
-    p.add_argument("--encoder", default="transformer", help="encoder to pretrain when no --checkpoint is given")
-    p.add_argument("--samples", type=int, help="architectures to pretrain on (default: the encoder's default)")
-    p.add_argument("--epochs", type=int, help="pretraining epochs when no --checkpoint is given (default: the preset)")
-    p.add_argument("--labels", type=int, default=0, help="labelled architectures for the score head (count as queries)")
-    p.add_argument("--objectives", default="valid_acc", help="comma list: accuracy first, then costs (nsga2)")
-    p.add_argument("--no-remap", dest="remap", action="store_false", help="turn TNAO's latent remapping off")
-    p.add_argument("--budget", type=int, default=100, help="distinct architectures to evaluate (labels included)")
-    p.add_argument("--config", type=Path, help="TOML file of defaults for these flags")
-    p.add_argument("--out", type=Path, help="output folder")
-
-
-def _resolve(args: argparse.Namespace, parser_defaults: dict[str, Any]) -> dict[str, Any]:
-    """Flags over the --config file over defaults; returns the config written beside results."""
-    config = {k: v for k, v in vars(args).items() if k in CONFIGURABLE}
-    if getattr(args, "config", None):
-        try:
-            file = tomllib.loads(args.config.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ArchLatentError(f"config {args.config} is not valid TOML: {err}") from None
-        unknown = sorted(set(file) - set(CONFIGURABLE))
-        if unknown:
-            raise ArchLatentError(f"config {args.config} has unknown keys {unknown}; known: {', '.join(CONFIGURABLE)}")
-        for key, value in file.items():
-            if config.get(key) == parser_defaults.get(key):  # not given on the command line
-                config[key] = value
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in config.items()}
-    if not config.get("space"):
-        raise ArchLatentError("--space is required (on the command line or in --config)")
-    return config
-
-
-def _strategy(name: str, space: SearchSpace, seed: int, config: dict[str, Any], model: Any) -> Strategy:
-    from archlatent.optimizers import get_optimizer
-    from archlatent.strategies.latent import LatentStrategy
-
-    name = ALIASES.get(name, name)
-    if not _needs_model([name]):
-        return STRATEGIES.get(name)(space, seed)
-    objectives = config["objectives"].split(",")
-    optimizer = get_optimizer(name, model.latent_dim, n_obj=len(objectives), seed=seed)
-    return LatentStrategy(space, model, optimizer, remap=config["remap"], objectives=objectives, seed=seed)
-
-
-def _needs_model(names: list[str]) -> bool:
-    """Whether any of `names` is a latent optimizer (UnknownName-style error for unknown names)."""
+def setup_config_flags(p: argparse.ArgumentParser) -> None:
+    """The flags that map onto `SearchConfig` (defaults in the help; only typed flags reach the config)."""
+    from archlatent.config import SearchConfig
+    from archlatent.encoders import ENCODERS
     from archlatent.optimizers import OPTIMIZERS
+    from archlatent.run import EVALUATORS
+    from archlatent.strategies import STRATEGIES
 
-    unknown = [n for n in names if ALIASES.get(n, n) not in STRATEGIES and n not in OPTIMIZERS]
-    if unknown:
-        known = ", ".join(sorted({*STRATEGIES.names(), *OPTIMIZERS.names(), *ALIASES}))
-        raise ArchLatentError(f"unknown optimizer {unknown[0]!r}; known: {known}")
-    return any(ALIASES.get(n, n) not in STRATEGIES for n in names)
-
-
-def _model(config: dict[str, Any], space: SearchSpace, table: BenchmarkTable | None, dataset: str, out: Path | None):
-    """(model, labelled {genotype: metrics}) from --checkpoint, or pretrained here (seeded)."""
-    from archlatent.encoders import load, preset, pretrain, read_metadata, save
-
-    if config.get("checkpoint"):
-        model = load(config["checkpoint"], space=space)
-        texts = (read_metadata(config["checkpoint"]).get("metrics") or {}).get("labelled", [])
-    else:
-        labels = None
-        if config["labels"]:
-            if table is None:
-                raise ArchLatentError("--labels needs a benchmark table (tabular evaluator)")
-            labels = {g: acc for g, acc in zip(table.genotypes, table.metrics(dataset)["valid_acc"])}
-        settings = preset(space.name, config["encoder"], samples=config["samples"], epochs=config["epochs"])
-        model, metrics, _ = pretrain(space, config["encoder"], labels=labels, label_budget=config["labels"] or None,
-                                     seed=config["seed"], **settings)
-        texts = metrics["labelled"]
-        if out is not None:
-            save(model, out / "model", metrics=metrics, table_sha256=table.sha256 if table else None)
-    labelled: dict[Genotype, dict[str, float]] = {}
-    if texts:
-        if table is None:
-            raise ArchLatentError("the checkpoint used labels, which must be looked up in a benchmark table")
-        genotypes = [space.parse(t) for t in texts]
-        labelled = dict(zip(genotypes, TabularEvaluator(table, dataset).evaluate(genotypes)))
-    return model, labelled
-
-
-def _evaluator(config: dict[str, Any], space: SearchSpace, table: BenchmarkTable | None, dataset: str, seed: int) -> Evaluator:
-    if config["evaluator"] == "supernet":
-        from archlatent.evaluators.supernet import SupernetEvaluator
-
-        if not config.get("supernet"):
-            raise ArchLatentError("--evaluator supernet needs --supernet FILE (from `archlatent supernet train`)")
-        return SupernetEvaluator.from_checkpoint(config["supernet"], space)
-    assert table is not None
-    return TabularEvaluator(table, dataset, seed=seed)
+    d = SearchConfig(space="nb201")
+    space_arg(p, required=False, default=S)
+    bench_args(p, default=S)
+    p.add_argument("--strategy", choices=STRATEGIES.names(), default=S,
+                   help=f"search strategy (default {d.strategy}; --optimizer alone implies latent)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS.names(), default=S,
+                   help=f"latent optimizer of the latent strategy (default {d.optimizer})")
+    p.add_argument("--encoder", choices=ENCODERS.names(), default=S,
+                   help=f"autoencoder to pretrain when no --checkpoint is given (default {d.encoder})")
+    p.add_argument("--checkpoint", default=S, help="pretrained autoencoder folder (from `archlatent pretrain`)")
+    p.add_argument("--samples", type=int, default=S, help="architectures to pretrain on (default: the preset)")
+    p.add_argument("--epochs", type=int, default=S, help="pretraining epochs (default: the preset)")
+    p.add_argument("--labels", type=int, default=S, help="labelled cells of the table for the score head (default 0; "
+                                                           "they count as queries)")
+    p.add_argument("--labels-file", default=S, help="CSV of (arch, objective) labels for the score head (any space)")
+    p.add_argument("--objectives", default=S, help="comma list of metrics: the first is searched on (default "
+                                                    "valid_acc); more for a Pareto front (nsga2)")
+    p.add_argument("--allow-test-objective", action="store_true", default=S, help="allow searching on a test metric")
+    p.add_argument("--no-remap", dest="remap", action="store_false", default=S, help="turn TNAO's latent remapping off")
+    p.add_argument("--budget", type=int, default=S, help=f"distinct architectures to evaluate, labels included "
+                                                         f"(default {d.budget})")
+    p.add_argument("--seed", type=int, default=S, help=f"random seed, >= 0 (default {d.seed})")
+    p.add_argument("--evaluator", choices=EVALUATORS.names(), default=S, help=f"default {d.evaluator}")
+    p.add_argument("--supernet", default=S, help="supernet checkpoint for --evaluator supernet")
+    p.add_argument("--pool", choices=("auto", "on", "off"), default=S,
+                   help="tabular: search only the table's cells (auto: when the table does not hold the whole space)")
+    p.add_argument("--executor", default=S, help="who runs the evaluations: local (default) or ray")
+    p.add_argument("--address", default=S, help="ray: the cluster address (default: start a local Ray)")
+    p.add_argument("--workers", type=int, default=S, help="ray: evaluations at once (default: as resources allow)")
+    p.add_argument("--cpus-per-eval", type=float, default=S, help="ray: CPUs each evaluation reserves (default 1)")
+    p.add_argument("--gpus-per-eval", type=float, default=S, help="ray: GPUs each evaluation reserves (default 0)")
+    p.add_argument("--config", type=Path, default=S, help="TOML file of settings (flags win over it)")
 
 
-def _progress(total: int, label: str):
-    from tqdm import tqdm
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The `SearchConfig` of the typed flags over the --config file over the defaults."""
+    from archlatent.config import SearchConfig
 
-    bar = tqdm(total=total, desc=label, unit="arch", file=sys.stderr, leave=False, disable=None)
+    typed = vars(args)
+    over: dict[str, Any] = {k: typed[k] for k in ("space", "dataset", "encoder", "checkpoint", "labels", "labels_file",
+                                                   "budget", "seed", "allow_test_objective") if k in typed}
+    if "objectives" in typed:
+        over["objectives"] = typed["objectives"].split(",")
+    if "optimizer" in typed:
+        over["optimizer"] = {"name": typed["optimizer"]}
+        over.setdefault("strategy", {"name": typed.get("strategy", "latent")})
+    if "strategy" in typed:
+        over["strategy"] = {"name": typed["strategy"]}
+    if "remap" in typed:
+        over.setdefault("strategy", {})["remap"] = False
+    evaluator = {k: typed[n] for k, n in (("bench", "bench"), ("checkpoint", "supernet"), ("pool", "pool")) if n in typed}
+    if "evaluator" in typed:
+        evaluator["name"] = typed["evaluator"]
+    if evaluator:
+        over["evaluator"] = evaluator
+    executor = {k: typed[k] for k in ("address", "workers", "cpus_per_eval", "gpus_per_eval") if k in typed}
+    if "executor" in typed:
+        executor["name"] = typed["executor"]
+    if executor:
+        over["executor"] = executor
+    pretrain = {k: typed[k] for k in ("samples", "epochs") if k in typed}
+    if pretrain:
+        over["pretrain"] = pretrain
+    if "config" in typed:
+        return SearchConfig.from_toml(typed["config"], **over)
+    return SearchConfig.from_dict(_bare(over), source="flags")
 
-    def update(result: SearchResult) -> None:
-        bar.n = result.queries
-        best = result.best.get("valid_acc")
-        bar.set_postfix_str("" if best is None else f"best valid {best:.2f}", refresh=True)
 
-    return update, bar
+def _bare(over: dict[str, Any]) -> dict[str, Any]:
+    """Plugin tables typed without a name (e.g. only --bench) get the default plugin's name."""
+    from archlatent.config import SearchConfig
+
+    d = SearchConfig(space="nb201").to_dict()
+    return {k: ({"name": d[k]["name"], **v} if isinstance(v, dict) and "name" not in v and k in
+                ("strategy", "optimizer", "evaluator", "executor") else v) for k, v in over.items()}
 
 
-# -- search ------------------------------------------------------------------------------------------
 def _setup_search(p: argparse.ArgumentParser) -> None:
-    _setup_common(p)
-    p.add_argument("--optimizer", default="cso", help="nao, cso, nsga2 (latent) or random/rs, rea, local")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--evaluator", choices=("tabular", "supernet"), default="tabular")
-    p.add_argument("--supernet", type=Path, help="supernet checkpoint for --evaluator supernet")
-    p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (after a crash or kill)")
+    setup_config_flags(p)
+    p.add_argument("--out", type=Path, help="run folder (journal, model, results)")
+    p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (after a crash or kill -9); "
+                                                              "--budget may raise its budget")
+    p.add_argument("--force", action="store_true", help="overwrite a folder that holds an earlier run")
 
 
-@command("search", "search a space with one optimizer; writes DIR/result.json and the best genotypes", _setup_search)
-def run_search(args: argparse.Namespace) -> int:
+@command("search", "search a space; writes DIR/result.json and the best genotypes", _setup_search)
+def run_search_command(args: argparse.Namespace) -> int:
+    from archlatent.commands.outputs import claim, locked
+    from archlatent.commands.progress import Progress, epochs
+    from archlatent.run import build, run_search
+
     if args.resume is not None:
-        out = args.resume
-        try:
-            config = json.loads((out / "config.json").read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ArchLatentError(f"cannot resume {out}: config.json unreadable ({err})") from None
+        out, config = args.resume, _resumed(args)
+        if not (out / "journal.sqlite").is_file():
+            print(f"archlatent search: {out} holds no journal.sqlite: the resumed run starts over", file=sys.stderr)
     else:
         if args.out is None:
             raise ArchLatentError("--out DIR is required (or --resume DIR)")
-        out = args.out
-        config = _resolve(args, vars(build_defaults("search")))
-        if (out / "journal.sqlite").exists():
-            raise ArchLatentError(f"{out} already holds a run; use --resume {out} or another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    result_doc = run_one(config, out)
-    best = {k: result_doc["best"].get(k) for k in ("arch", "valid_acc", "test_acc")}
-    emit({"best": best, **{k: result_doc[k] for k in ("queries", "label_queries", "seconds", "stopped")}, "out": str(out)})
+        config = config_from_args(args)  # a bad config is refused before anything is written
+        out = claim(args.out, force=args.force, holds=("journal.sqlite", "config.json", "result.json", "model"))
+    config = config.replace(out=str(out))
+    with locked(out):
+        if args.force and args.resume is None:
+            import shutil
+
+            for stale in ("journal.sqlite", "result.json", "model"):
+                shutil.rmtree(out / stale) if (out / stale).is_dir() else (out / stale).unlink(missing_ok=True)
+        update, bar = epochs(f"pretrain {config.encoder}", config.pretrain.get("epochs"), args.verbose)
+        try:
+            parts = build(config, pretrain_progress=update)
+        finally:
+            bar.close()
+        config = parts.config  # as built: e.g. the encoder a --checkpoint holds
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        for note in parts.notes:
+            print(f"archlatent search: {note}", file=sys.stderr)
+        progress = Progress(config.budget, f"search {config.strategy}", "archs", verbose=args.verbose)
+        try:
+            result = run_search(config, parts=parts, progress=lambda r: progress.update(
+                r.queries, **({"best": float(r.best[r.objectives[0]])} if r.best else {})))
+        finally:
+            progress.close()
+        doc = write_outputs(out, parts.space, result, config)
+    best = {k: doc["best"].get(k) for k in ("arch", *config.objectives, config.report)}
+    emit({"best": best, **{k: doc[k] for k in ("queries", "label_queries", "seconds", "stopped", "valid_share")},
+          "out": str(out)})
     return 0
 
 
-def run_one(config: dict[str, Any], out: Path | None, table: BenchmarkTable | None = None, model: Any = None,
-            labelled: dict | None = None, progress: bool = True) -> dict[str, Any]:
-    """One search run as configured; writes result.json and exports into `out` when given."""
-    space = get_space(config["space"])
-    dataset = config["dataset"]
-    if table is None and config["evaluator"] == "tabular" or config["labels"]:
-        table = table or load_table(space.name, config.get("bench"))
-    if _needs_model([config["optimizer"]]) and model is None:
-        model, labelled = _model(config, space, table, dataset, out)
-    evaluator = _evaluator(config, space, table, dataset, config["seed"])
-    strategy = _strategy(config["optimizer"], space, config["seed"], config, model)
-    journal = Journal(out / "journal.sqlite", config) if out is not None else None
-    update, bar = _progress(config["budget"], config["optimizer"]) if progress else (None, None)
+def _resumed(args: argparse.Namespace) -> Any:
+    """The config of the run in --resume DIR; only --budget (raise it) and --threads may change."""
+    from archlatent.config import SearchConfig
+
+    path = args.resume / "config.json"
     try:
-        result = search(space, strategy, evaluator, config["budget"], labelled=labelled, journal=journal, progress=update)
-    finally:
-        if bar is not None:
-            bar.close()
-        if journal is not None:
-            journal.close()
-    doc: dict[str, Any] = {
-        **result.as_dict(),
-        "best": result.best,
-        "data_sha256": evaluator.provenance.get("sha256"),
-        "evaluator": evaluator.provenance,
-        "config": config,
-    }
-    objectives = config["objectives"].split(",")
-    if len(objectives) > 1 and table is not None:
-        found = list(result.metrics.values())
-        report = front_report(found, [dict(zip(table.metrics(dataset), row)) for row in zip(*table.metrics(dataset).values())], objectives)
-        keys = list(result.metrics)
-        report["front"] = [{"arch": space.format(result.evaluated[keys[i]]), **found[i]} for i in report["front"]]
-        doc["pareto"] = report
-    if out is not None:
-        _write_outputs(out, space, result, doc)
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ArchLatentError(f"cannot resume {args.resume}: {path.name} unreadable ({err})") from None
+    typed = set(vars(args)) & {"space", "dataset", "strategy", "optimizer", "encoder", "checkpoint", "labels", "seed",
+                               "objectives", "evaluator", "bench", "supernet", "config", "remap", "samples", "epochs"}
+    if typed:
+        raise ArchLatentError(f"--resume continues the run as it was configured; it cannot change {sorted(typed)}")
+    config = SearchConfig.from_dict(data, source=f"{path}")
+    if "budget" in vars(args):
+        config = config.replace(budget=args.budget)
+    executor = config_from_args(argparse.Namespace(space=config.space, **{
+        k: v for k, v in vars(args).items() if k in ("executor", "address", "workers", "cpus_per_eval", "gpus_per_eval")}))
+    if executor.executor != "local" or executor.executor_kwargs:  # an executor may change on resume
+        config = config.replace(executor=executor.executor, executor_kwargs=executor.executor_kwargs)
+    return config
+
+
+def write_outputs(out: Path, space: Any, result: Any, config: Any) -> dict[str, Any]:
+    """result.json, best.txt, best.json and, for several objectives, pareto.txt and pareto.png."""
+    doc: dict[str, Any] = {**result.as_dict(), "config": config.to_dict(), "data_sha256": result.provenance.get("sha256"),
+                           "evaluator": result.provenance}
+    (out / "result.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    best = result.evaluated[result.best["key"]]
+    (out / "best.txt").write_text(space.format(best) + "\n")
+    (out / "best.json").write_text(json.dumps(genotype_json(space, best, result.best), indent=2) + "\n")
+    if result.pareto is not None:
+        from archlatent.files import write_atomic
+        from archlatent.plots import pareto_png
+
+        (out / "pareto.txt").write_text("".join(entry["arch"] + "\n" for entry in result.pareto["front"]))
+        write_atomic(out / "pareto.png", pareto_png(list(result.metrics.values()), result.pareto["front"], result.objectives))
     return doc
 
 
-def _write_outputs(out: Path, space: SearchSpace, result: SearchResult, doc: dict[str, Any]) -> None:
-    (out / "result.json").write_text(json.dumps(doc, indent=2) + "\n")
-    best = result.evaluated[result.best["key"]]
-    (out / "best.txt").write_text(space.format(best) + "\n")
-    (out / "best.json").write_text(json.dumps(_genotype_json(space, best, result.best), indent=2) + "\n")
-    if "pareto" in doc:
-        texts = [entry["arch"] for entry in doc["pareto"]["front"]]
-        (out / "pareto.txt").write_text("".join(t + "\n" for t in texts))
-
-
-def _genotype_json(space: SearchSpace, g: Genotype, metrics: dict[str, Any]) -> dict[str, Any]:
+def genotype_json(space: Any, g: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """A genotype as JSON: space, text form, key, cells (ops and edges) and its metrics."""
     cells = {name: {"ops": list(c.ops), "edges": [list(e) for e in c.edges]} for name, c in zip(space.cell_names, g.cells)}
     return {"space": space.name, "arch": space.format(g), "key": g.key(), "cells": cells, "metrics": metrics}
 
 
-# -- export ------------------------------------------------------------------------------------------
 def _setup_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", type=Path, help="a folder written by `archlatent search`")
     p.add_argument("--pareto", action="store_true", help="export the Pareto front instead of the best")
@@ -241,27 +209,19 @@ def _setup_export(p: argparse.ArgumentParser) -> None:
 
 @command("export", "print a finished run's genotypes (best or Pareto front) as text or JSON", _setup_export)
 def run_export(args: argparse.Namespace) -> int:
+    from archlatent.spaces import get_space
+
     try:
         doc = json.loads((args.run / "result.json").read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        space = get_space(doc["config"]["space"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise ArchLatentError(f"{args.run} holds no readable result.json ({err})") from None
-    space = get_space(doc["config"]["space"])
-    if args.pareto and "pareto" not in doc:
+    if args.pareto and not doc.get("pareto"):
         raise ArchLatentError(f"run {args.run} has no Pareto front (it searched one objective)")
     entries = doc["pareto"]["front"] if args.pareto else [doc["best"]]
     genotypes = [space.parse(e["arch"]) for e in entries]
     if args.format == "text":
         print("\n".join(space.format(g) for g in genotypes))
     else:
-        emit([_genotype_json(space, g, e) for g, e in zip(genotypes, entries)])
+        emit([genotype_json(space, g, e) for g, e in zip(genotypes, entries)])
     return 0
-
-
-def build_defaults(name: str) -> argparse.Namespace:
-    """The parser defaults of subcommand `name` (to tell flags given from defaults)."""
-    from archlatent.cli import COMMANDS
-
-    p = argparse.ArgumentParser()
-    COMMANDS[name][1](p)
-    return p.parse_args([])
-

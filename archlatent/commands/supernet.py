@@ -1,25 +1,43 @@
-"""CLI: ``supernet train``, ``supernet eval`` (SPOS / DDAS weight sharing) and ``train-final``."""
+"""CLI: ``supernet train``, ``supernet eval`` (one-shot weight sharing) and ``train-final``.
+
+The library loops report progress through callbacks; the bars, the front figure and every file
+written live here. Output folders follow the one rule of `archlatent.commands.outputs`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from archlatent.cli import command, emit
-from archlatent.datasets import DATASETS, DataSpec, load_dataset
-from archlatent.ddas import DDASSampler, ParetoFront, normalized_hypervolume
-from archlatent.errors import ArchLatentError
-from archlatent.evaluators.supernet import SUPERNET_FORMAT, SupernetEvaluator, save_supernet
-from archlatent.nets.supernet import SUPERNETS, build_supernet, count_flops_m
+from archlatent.commands.outputs import claim, locked
+from archlatent.evaluators.supernet import SupernetEvaluator
+from archlatent.files import write_atomic
+from archlatent.genotype import Genotype
+from archlatent.oneshot.checkpoints import save_supernet
+from archlatent.oneshot.data import DATASETS, DataSpec, load_dataset
+from archlatent.oneshot.final import RECIPES, recipe, train_final
+from archlatent.oneshot.nets import NETWORKS, SUPERNETS, build_supernet, count_flops_m
+from archlatent.oneshot.runtime import pick_device
+from archlatent.oneshot.samplers import SAMPLERS
+from archlatent.oneshot.train import train_supernet
+from archlatent.pareto import ParetoFront
+from archlatent.plots import front_png
 from archlatent.spaces import get_space
 from archlatent.spaces.base import SearchSpace
-from archlatent.training import RECIPES, UniformSampler, load_checkpoint, pick_device, train_final, train_supernet
+
+#: What each command writes in its --out folder (a folder holding any of them is refused without --force).
+SUPERNET_FILES = ("supernet.pt", "supernet.json", "front.json", "front.png")
+FINAL_FILES = ("final.pt", "final.json")
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, choices=DATASETS.names())
     p.add_argument(
         "--data", type=Path, help="dataset folder (fashion-mnist default: /usr/share/datasets/fashion-mnist)"
     )
@@ -29,6 +47,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    p.add_argument("--force", action="store_true", help="overwrite the results already in --out")
 
 
 def _size_args(p: argparse.ArgumentParser) -> None:
@@ -36,11 +55,38 @@ def _size_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, help="nb201: cells per stage N; darts: cells (layers)")
 
 
-def _size(space: str, args: argparse.Namespace) -> dict[str, int]:
+def _size(depth_key: str, args: argparse.Namespace) -> dict[str, int]:
     size = {} if args.channels is None else {"C": args.channels}
     if args.depth is not None:
-        size["N" if space == "nb201" else "layers"] = args.depth
+        size[depth_key] = args.depth
     return size
+
+
+@contextlib.contextmanager
+def _bar(enabled: bool, desc: str) -> Iterator[Callable[[dict[str, float]], None] | None]:
+    """A progress callback drawing a tqdm bar on stderr (steps, per epoch where there are epochs)."""
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=desc, leave=False, file=sys.stderr)
+
+    def update(info: dict[str, float]) -> None:
+        bar.total = int(info["total"])
+        bar.n = int(info["step"])
+        if "epoch" in info:
+            bar.set_description(f"{desc} epoch {int(info['epoch'])}", refresh=False)
+        bar.set_postfix(loss=f"{info['loss']:.3f}")
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
 # -- supernet ---------------------------------------------------------------------------------------------
@@ -49,13 +95,16 @@ def _setup_supernet(p: argparse.ArgumentParser) -> None:
     train = sub.add_parser(
         "train", help="train a weight-sharing supernet", description="train a weight-sharing supernet"
     )
-    train.add_argument("--space", required=True, choices=sorted(SUPERNETS))
+    train.add_argument("--space", required=True, choices=SUPERNETS.names())
     _data_args(train)
     _size_args(train)
     train.add_argument("--epochs", type=int, default=1)
     train.add_argument("--steps", type=int, help="train this many steps instead of --epochs")
-    train.add_argument("--sampler", choices=("uniform", "ddas"), default="uniform")
-    train.add_argument("--lam", type=float, default=0.5, help="DDAS: weight of normalized FLOPs in the reward")
+    train.add_argument("--sampler", choices=SAMPLERS.names(), default="uniform")
+    train.add_argument("--lam", type=float, help="ddas: weight of normalized FLOPs in the reward (default 0.5)")
+    train.add_argument(
+        "--front", action="store_true", help="record the accuracy-vs-MFLOPs front of sampled paths (ddas always does)"
+    )
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=0.025)
     train.add_argument("--valid-fraction", type=float, default=0.5, help="training images held out for validation")
@@ -79,100 +128,80 @@ def run_supernet(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     space = get_space(args.space)
+    device = pick_device(args.device)
     spec = DataSpec(
         args.dataset, str(args.data) if args.data else None, args.valid_fraction, args.seed, args.synthetic_n
     )
     data = spec.load(download=args.download)
-    device = pick_device(args.device)
-    config = {**_size(args.space, args), "num_classes": data.num_classes}
+    config = {**_size(SUPERNETS.get(args.space).depth, args), "num_classes": data.num_classes}
     supernet = build_supernet(args.space, seed=args.seed, **config).to(device)
 
-    def flops(genotype: Any) -> float:
+    def flops(genotype: Genotype) -> float:
         return count_flops_m(supernet, genotype, image_size=data.image_size)
 
-    sampler = (
-        DDASSampler(space, flops, lam=args.lam, seed=args.seed)
-        if args.sampler == "ddas"
-        else UniformSampler(space, args.seed)
-    )
-    stats = train_supernet(
-        supernet,
-        data,
-        steps=args.steps,
-        epochs=None if args.steps else args.epochs,
-        sampler=sampler,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=device,
-        amp=not args.no_amp,
-        progress=args.progress,
-    )
-    meta = {
-        "space": args.space,
-        "dataset": args.dataset,
-        "data": spec.as_dict(),
-        "supernet": supernet.config,
-        "hyperparameters": {
-            "epochs": None if args.steps else args.epochs,
-            "steps": stats["steps"],
-            "sampler": args.sampler,
-            "lam": args.lam if args.sampler == "ddas" else None,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "seed": args.seed,
-        },
-        "stats": stats,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_supernet(args.out / "supernet.pt", supernet, spec, meta)
-    (args.out / "supernet.json").write_text(json.dumps(meta, indent=2) + "\n")
-    if isinstance(sampler, DDASSampler):
-        _write_front(args.out, space, sampler.front)
-    emit({"out": str(args.out), **meta})
+    settings = {} if args.lam is None else {"lam": args.lam}
+    wants_front = args.front or SAMPLERS.get(args.sampler).requires_cost
+    sampler = SAMPLERS.create(args.sampler, space, seed=args.seed, cost=flops if wants_front else None, **settings)
+    out = claim(args.out, force=args.force, holds=SUPERNET_FILES)
+    with locked(out), _bar(args.progress, f"supernet {args.space}") as progress:
+        stats = train_supernet(
+            supernet,
+            data,
+            steps=args.steps,
+            epochs=None if args.steps else args.epochs,
+            sampler=sampler,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=device,
+            amp=not args.no_amp,
+            progress=progress,
+        )
+        meta = {
+            "space": args.space,
+            "dataset": args.dataset,
+            "data": spec.as_dict(),
+            "supernet": supernet.config,
+            "hyperparameters": {
+                "epochs": None if args.steps else args.epochs,
+                "steps": stats["steps"],
+                "sampler": args.sampler,
+                "sampler_settings": settings,
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "seed": args.seed,
+            },
+            "stats": stats,
+        }
+        save_supernet(out / "supernet.pt", supernet, spec, meta)
+        _write_json(out / "supernet.json", meta)
+        if sampler.front is not None:
+            _write_front(out, space, sampler.front, f"{args.sampler} on {space.name}")
+    emit({"out": str(out), **meta})
     return 0
 
 
-def _write_front(out: Path, space: SearchSpace, front: ParetoFront) -> None:
+def _write_front(out: Path, space: SearchSpace, front: ParetoFront, title: str) -> None:
     """front.json (non-dominated architectures, hypervolume) and front.png (all points, front line)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    points, best = front.points(), front.front()
     max_cost = front.cost_range()[1]
     doc = {
         "objectives": {"accuracy": "max, percent on a validation batch", "cost": "min, path MFLOPs"},
-        "sampled": len(points),
-        "hypervolume": normalized_hypervolume([(p.accuracy, p.cost) for p in best], max_cost),
+        "sampled": len(front.points()),
+        "hypervolume": front.hypervolume(),
         "hypervolume_scaling": f"accuracy / 100, MFLOPs / {max_cost:.4g} (the largest sampled); reference (0, 1.1)",
         "front": [
             {"arch": space.format(p.genotype), "key": p.genotype.key(), "accuracy": p.accuracy, "flops_m": p.cost}
-            for p in best
+            for p in front.front()
         ],
     }
-    (out / "front.json").write_text(json.dumps(doc, indent=2) + "\n")
-    fig = Figure(figsize=(6, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.scatter([p.cost for p in points], [p.accuracy for p in points], s=8, alpha=0.4, label="sampled")
-    ax.step(
-        [p.cost for p in best], [p.accuracy for p in best], where="post", color="C3", marker="o", label="Pareto front"
-    )
-    ax.set_xlabel("path MFLOPs")
-    ax.set_ylabel("validation-batch accuracy (%)")
-    ax.set_title(f"DDAS on {space.name}: {len(best)} non-dominated of {len(points)}")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "front.png", dpi=120)
+    _write_json(out / "front.json", doc)
+    write_atomic(out / "front.png", front_png(front, title=title))
 
 
 def _eval(args: argparse.Namespace) -> int:
-    space_name = load_checkpoint(args.checkpoint, SUPERNET_FORMAT).get("space")
-    if space_name not in SUPERNETS:
-        raise ArchLatentError(f"checkpoint {args.checkpoint} names no known supernet space ({space_name!r})")
-    space = get_space(space_name)
+    evaluator = SupernetEvaluator.from_checkpoint(args.checkpoint, device=args.device)
+    space = evaluator.supernet.space
     genotypes = [space.parse(text) for text in args.genotype]
-    evaluator = SupernetEvaluator.from_checkpoint(args.checkpoint, space, device=args.device)
     results = [
         {"arch": space.format(g), "key": g.key(), "metrics": m}
         for g, m in zip(genotypes, evaluator.evaluate(genotypes))
@@ -183,7 +212,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 # -- train-final ---------------------------------------------------------------------------------------------
 def _setup_final(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--space", required=True, choices=sorted(RECIPES))
+    p.add_argument("--space", required=True, choices=sorted(set(RECIPES) & set(NETWORKS.names())))
     p.add_argument("--genotype", required=True, help="architecture in the space's text form")
     _data_args(p)
     _size_args(p)
@@ -199,27 +228,31 @@ def _setup_final(p: argparse.ArgumentParser) -> None:
 def run_final(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     genotype = space.parse(args.genotype)
-    data = load_dataset(args.dataset, args.data, args.download, n=args.synthetic_n, seed=args.seed)
+    device = pick_device(args.device)
     overrides: dict[str, Any] = {}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
-    size = _size(args.space, args)
+    size = _size(NETWORKS.get(args.space).depth, args)
     if size:
         overrides["network"] = {**RECIPES[args.space].network, **size}
-    result = train_final(
-        space,
-        genotype,
-        data,
-        out=args.out,
-        resume=args.resume,
-        seed=args.seed,
-        device=args.device,
-        amp=not args.no_amp,
-        progress=args.progress,
-        **overrides,
-    )
-    (args.out / "final.json").write_text(json.dumps(result, indent=2) + "\n")
-    emit({"out": str(args.out), **result})
+    recipe(args.space, **overrides)  # refuse bad settings before anything is written
+    data = load_dataset(args.dataset, args.data, args.download, n=args.synthetic_n, seed=args.seed)
+    out = claim(args.out, force=args.force, resume=args.resume, holds=FINAL_FILES)
+    with locked(out), _bar(args.progress, "train-final") as progress:
+        result = train_final(
+            space,
+            genotype,
+            data,
+            out=out,
+            resume=args.resume,
+            seed=args.seed,
+            device=device,
+            amp=not args.no_amp,
+            progress=progress,
+            **overrides,
+        )
+        _write_json(out / "final.json", result)
+    emit({"out": str(out), **result})
     return 0

@@ -1,56 +1,74 @@
-"""The `Evaluator` interface shared by tabular benchmarks and supernets, with its cost counter."""
+"""The `Evaluator` interface shared by tabular benchmarks and supernets, its cost counter and registry.
+
+Evaluators answer; they do not remember. Which architectures a search has already paid for is
+known in one place, the `search()` loop, which calls an evaluator only for new ones.
+"""
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from archlatent.genotype import Genotype
-
-log = logging.getLogger(__name__)
+from archlatent.registry import Registry
+from archlatent.spaces.base import SearchSpace
 
 
 @dataclass
 class Cost:
-    """What evaluations have cost so far: distinct architectures paid for, free repeats, seconds."""
+    """What evaluations have cost so far: architectures answered and the seconds they stand for.
+
+    ``seconds`` is the training time a table records for the answered cells (what the query would
+    have cost for real), or the wall-clock time a supernet spent on them.
+    """
 
     queries: int = 0
-    repeats: int = 0
-    simulated_seconds: float = 0.0
-    seen: set[str] = field(default_factory=set, repr=False)
+    seconds: float = 0.0
 
-    def charge(self, identity: str, seconds: float) -> bool:
-        """Count one query of `identity`; True when it is new (and so paid for)."""
-        if identity in self.seen:
-            self.repeats += 1
-            log.debug("repeat query of %s (free)", identity)
-            return False
-        self.seen.add(identity)
+    def charge(self, seconds: float) -> None:
+        """Count one answered architecture that cost `seconds`."""
         self.queries += 1
-        self.simulated_seconds += seconds
-        return True
+        self.seconds += float(seconds)
 
     def as_dict(self) -> dict[str, float]:
         """JSON-able summary."""
-        return {"queries": self.queries, "repeats": self.repeats, "simulated_seconds": self.simulated_seconds}
+        return {"queries": self.queries, "seconds": self.seconds}
 
 
 class Evaluator(ABC):
-    """Maps genotypes to metric dicts (``valid_acc``, ``test_acc``, costs, ...) and counts the cost."""
+    """Maps genotypes to metric dicts (``valid_acc``, ``test_acc``, costs, ...) and counts the cost.
 
+    Plugins register with ``@EVALUATORS.register("name")`` and build from keyword arguments through
+    `from_config`, so a `SearchConfig`'s ``[evaluator]`` table reaches them unchanged.
+    """
+
+    name: str = ""
     #: The search space this evaluator answers for.
     space_name: str = ""
 
     def __init__(self) -> None:
         self.cost = Cost()
 
+    @classmethod
+    @abstractmethod
+    def from_config(cls, space: SearchSpace, *, dataset: str, seed: int = 0, **kwargs: Any) -> Evaluator:
+        """Build for `space` and `dataset` from a config's keyword arguments (UnknownName-style errors)."""
+
     @abstractmethod
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
         """One metric dict per genotype; raises an ArchLatentError for a genotype it cannot answer."""
 
     @property
-    def provenance(self) -> dict[str, str]:
+    @abstractmethod
+    def metrics(self) -> tuple[str, ...]:
+        """Names of the metrics every answer holds (what a search may name as an objective)."""
+
+    @property
+    def provenance(self) -> dict[str, Any]:
         """Where the answers come from (file, sha256, ...), for results and checkpoints."""
         return {}
+
+
+EVALUATORS: Registry[Evaluator] = Registry("evaluator", provided=("space", "dataset", "seed", "table"), constructor="from_config")

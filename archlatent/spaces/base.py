@@ -1,4 +1,8 @@
-"""`SearchSpace`: pure rules over genotypes. Validity never needs benchmark data."""
+"""`SearchSpace`: pure rules over genotypes. Validity never needs benchmark data.
+
+Text from users goes through `SearchSpace.parse`, which bounds its length before a space's parser
+sees it, so no text can cost unbounded time or memory; every message quotes input through `quote`.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,21 @@ from archlatent.errors import InvalidArchitecture
 from archlatent.genotype import Cell, Genotype
 from archlatent.registry import Registry
 
+#: Most characters of user input an error message quotes.
+QUOTE_LIMIT = 200
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` cut to `limit` characters, for error messages about user input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
 
 class SearchSpace(ABC):
-    """Rules of one space: sampling, validity, canonical form, edits, text and tensor forms.
+    """Rules of one space: sampling, validity, canonical form, edits, text, tensor and feature forms.
 
-    Subclasses set the class attributes below and write `validate`, `sample`, `parse`, `format`
-    and `neighbours`; the tensor forms and the rest come from here.
+    Subclasses set the class attributes below and write `validate_cells`, `sample`, `parse_text`,
+    `format`, `neighbours` and `write_features`; the tensor forms and the rest come from here.
     """
 
     name: str = ""
@@ -28,6 +41,10 @@ class SearchSpace(ABC):
     cell_names: tuple[str, ...] = ("cell",)
     #: Largest node count of one cell; each cell takes a block of this many rows in tensors.
     max_cell_nodes: int = 0
+    #: Longest text `parse` reads (generous for real genotypes); longer text is refused unread.
+    max_text_length: int = 0
+    #: Length F of each row of `features`.
+    feature_size: int = 0
 
     def __init__(self) -> None:
         self._label_index = {label: i for i, label in enumerate(self.node_labels)}
@@ -42,8 +59,8 @@ class SearchSpace(ABC):
         """One architecture drawn from this space's sampling distribution."""
 
     @abstractmethod
-    def parse(self, text: str) -> Genotype:
-        """Read the space's native text form; InvalidArchitecture on malformed text."""
+    def parse_text(self, text: str) -> Genotype:
+        """Read the native text form (`parse` has bounded it); InvalidArchitecture on malformed text."""
 
     @abstractmethod
     def format(self, genotype: Genotype) -> str:
@@ -52,6 +69,10 @@ class SearchSpace(ABC):
     @abstractmethod
     def neighbours(self, genotype: Genotype) -> list[Genotype]:
         """Every valid genotype one edit away (one op or one edge changed)."""
+
+    @abstractmethod
+    def write_features(self, genotype: Genotype, row: np.ndarray) -> None:
+        """Fill the zeroed float32 `row` (``feature_size`` long) with the features of a representative."""
 
     # -- derived behaviour ----------------------------------------------------------------------
     @property
@@ -85,10 +106,51 @@ class SearchSpace(ABC):
             return False
         return True
 
+    def parse(self, text: str) -> Genotype:
+        """Read the space's native text form; InvalidArchitecture on anything else.
+
+        Text longer than ``max_text_length`` or not encodable as UTF-8 (lone surrogates) is refused
+        before `parse_text` reads it.
+        """
+        if not isinstance(text, str):
+            raise InvalidArchitecture(f"{self.name} text must be a string, got {type(text).__name__}")
+        if len(text) > self.max_text_length:
+            raise InvalidArchitecture(
+                f"{self.name} text has {len(text):,} characters; at most {self.max_text_length:,} allowed: {quote(text)}"
+            )
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise InvalidArchitecture(
+                f"{self.name} text is not valid Unicode ({err.reason} at position {err.start}): {quote(text)}"
+            ) from None
+        return self.parse_text(text)
+
     def canonicalize(self, genotype: Genotype) -> Genotype:
         """The same architecture with what cannot affect the output pruned away."""
         self.validate(genotype)
         return self.make(genotype.canonical_cells)
+
+    def representative(self, genotype: Genotype) -> Genotype:
+        """The one genotype every member of `genotype`'s isomorphism class (its key) maps to.
+
+        Embeddings and `features` read this form, so equal keys give equal inputs. The default is
+        `canonicalize`, for spaces whose canonical form is already one per class.
+        """
+        return self.canonicalize(genotype)
+
+    def features(self, genotypes: Sequence[Genotype]) -> np.ndarray:
+        """Fixed-length numeric features for regressors (LaNAS's linear models, trees, ...).
+
+        Computed on `representative`, so genotypes with equal keys get equal rows; what a row holds
+        is documented on each space's `write_features`.
+
+        Shapes: out [n, F] float32 with F = ``feature_size``.
+        """
+        out = np.zeros((len(genotypes), self.feature_size), dtype=np.float32)
+        for row, genotype in enumerate(genotypes):
+            self.write_features(self.representative(genotype), out[row])
+        return out
 
     def mutate(self, genotype: Genotype, rng: np.random.Generator) -> Genotype:
         """A random neighbour with a different key (a functionally different architecture)."""

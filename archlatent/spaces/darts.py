@@ -14,16 +14,20 @@ nodes could trade ops on the same inputs, computing another function, with an un
 from __future__ import annotations
 
 import ast
+import itertools
+from collections.abc import Sequence
 
 import numpy as np
 
 from archlatent.errors import InvalidArchitecture
 from archlatent.genotype import Cell, Genotype
-from archlatent.spaces.base import SPACES, SearchSpace
+from archlatent.spaces.base import SPACES, SearchSpace, quote
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 N_STEPS = 4
 CONCAT = [2, 3, 4, 5]
+#: Edges (intermediate node, input) per cell, as in DARTS's search cell: node n reads nodes 0..n-1.
+N_EDGES = sum(range(2, 2 + N_STEPS))
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 OUTPUT = 2 + 3 * N_STEPS
 ADD = "add"
@@ -42,13 +46,13 @@ def _check_pairs(cell: str, pairs: Pairs) -> None:
     for p, pair in enumerate(pairs):
         node = 2 + p // 2
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) and type(pair[1]) is int):
-            raise InvalidArchitecture(f"darts {cell} node {node}: expected an (op, input) pair, got {pair!r}")
+            raise InvalidArchitecture(f"darts {cell} node {node}: expected an (op, input) pair, got {quote(pair)}")
         op, j = pair
         if op not in OPS:
-            raise InvalidArchitecture(f"unknown darts op {op!r} in {cell} node {node}; known: {', '.join(OPS)}")
+            raise InvalidArchitecture(f"unknown darts op {quote(op)} in {cell} node {node}; known: {', '.join(OPS)}")
         if not 0 <= j < node:
             raise InvalidArchitecture(
-                f"darts {cell} node {node} takes input {j}: inputs must be earlier nodes 0..{node - 1}"
+                f"darts {cell} node {node} takes input {quote(j, 40)}: inputs must be earlier nodes 0..{node - 1}"
             )
     for node in range(2, 2 + N_STEPS):
         a, b = pairs[2 * node - 4][1], pairs[2 * node - 3][1]
@@ -104,14 +108,54 @@ def _decode(cell_name: str, cell: Cell) -> Pairs:
     return pairs
 
 
-def _parse_concat(field: str, node: ast.expr) -> list[int]:
-    """A concat list, literal or ``range(a, b)``."""
+def edge_index(node: int, source: int) -> int:
+    """Position of edge (`source` -> intermediate `node`) among a cell's `N_EDGES`, node by node."""
+    return (node - 2) * (node + 1) // 2 + source
+
+
+def _flatten(cell: str, pairs: Sequence) -> Pairs:
+    """DARTS's flat (op, input) list, from that list or from one list of two pairs per node (the
+    nested form pt.darts and AutoDL write); lists become tuples, anything else is left for
+    `_check_pairs` to refuse."""
+    items = [tuple(p) if isinstance(p, list) else p for p in pairs]
+    nested = len(items) == N_STEPS and all(
+        isinstance(p, tuple) and all(isinstance(q, (list, tuple)) for q in p) for p in items
+    )
+    if not nested:
+        return items
+    for node, pair_list in enumerate(items, start=2):
+        if len(pair_list) != 2:
+            raise InvalidArchitecture(f"darts {cell} node {node} lists {len(pair_list)} (op, input) pairs, needs 2")
+    return [tuple(q) if isinstance(q, list) else q for p in items for q in p]
+
+
+def _canonical(pairs: Pairs) -> Pairs:
+    """The least pair list among the relabellings that keep the cell: each node's two pairs sorted, and
+    the intermediate nodes in any order that still reads only earlier nodes (at most 4! tried)."""
+    nodes = [pairs[2 * k : 2 * k + 2] for k in range(N_STEPS)]
+    best = [pair for node in nodes for pair in sorted(node)]  # the identity order is always valid
+    for order in itertools.permutations(range(N_STEPS)):  # order[k]: the old node placed at position k
+        new = {2 + old: 2 + k for k, old in enumerate(order)} | {0: 0, 1: 1}
+        if any(new[j] >= 2 + k for k, old in enumerate(order) for _, j in nodes[old]):
+            continue
+        best = min(best, [pair for old in order for pair in sorted((op, new[j]) for op, j in nodes[old])])
+    return best
+
+
+def _parse_concat(field: str, node: ast.expr) -> range | list:
+    """A concat field, literal or ``range(a, b[, c])``; a range stays lazy (never expanded)."""
     try:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
-            return list(range(*(ast.literal_eval(arg) for arg in node.args)))
-        return list(ast.literal_eval(node))
-    except (ValueError, TypeError, SyntaxError) as err:
-        raise InvalidArchitecture(f"darts {field} must be a list of node indices: {err}") from None
+            args = [ast.literal_eval(arg) for arg in node.args]
+            if node.keywords or not all(type(a) is int for a in args):
+                raise TypeError("range() takes integer positional arguments")
+            return range(*args)
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, RecursionError) as err:
+        raise InvalidArchitecture(f"darts {field} must be a list of node indices: {quote(str(err), 80)}") from None
+    if not isinstance(value, (list, tuple)):
+        raise InvalidArchitecture(f"darts {field} must be a list of node indices, got {quote(value)}")
+    return list(value)
 
 
 @SPACES.register("darts")
@@ -121,20 +165,26 @@ class DartsSpace(SearchSpace):
     Normal and reduction cells of 4 nodes, each summing two of 7 ops on two distinct earlier nodes.
     The two inputs must differ, as DARTS derives them (top-2 distinct predecessors); every
     published genotype checked obeys this. So both cell inputs always feed node 2, every op node
-    feeds the output through its ``add`` node, nothing is prunable and the default `canonicalize`
-    is the identity.
+    feeds the output through its ``add`` node and nothing is prunable; what `canonicalize` removes
+    is the order of the two pairs of a node and of interchangeable nodes (one genotype per key).
     """
 
     cell_names = ("normal", "reduce")
     node_labels = ("<pad>", "input0", "input1", "output", ADD, *OPS)
     max_cell_nodes = OUTPUT + 1
+    #: Published genotypes have ~450 characters, multi-line or nested ones under 1,000. Keep this
+    #: below 4,300: no integer literal can then be too long to print.
+    max_text_length = 4_000
+    #: (cell, edge, op) indicators: 2 cells x 14 edges x 7 ops.
+    feature_size = 2 * N_EDGES * len(OPS)
 
     # -- construction ------------------------------------------------------------------------
     def from_pairs(self, normal: Pairs, reduce: Pairs) -> Genotype:
-        """The genotype with these (op, input) lists, as in the DARTS repository's ``Genotype``."""
+        """The genotype with these (op, input) lists, as in the DARTS repository's ``Genotype``
+        (flat, or nested as one list of two pairs per node)."""
         cells = []
         for name, pairs in zip(self.cell_names, (normal, reduce)):
-            pairs = [tuple(p) if isinstance(p, list) else p for p in pairs]
+            pairs = _flatten(name, pairs)
             _check_pairs(name, pairs)
             cells.append(_encode(pairs))
         return self.make(cells)
@@ -153,31 +203,46 @@ class DartsSpace(SearchSpace):
                 raise InvalidArchitecture(f"darts {name} cell wiring differs from the op-node form of its pairs")
 
     # -- text form ------------------------------------------------------------------------------
-    def parse(self, text: str) -> Genotype:
-        """Read ``Genotype(normal=[(op, input), ...], normal_concat=[2, 3, 4, 5], reduce=..., reduce_concat=...)``."""
+    def parse_text(self, text: str) -> Genotype:
+        """Read ``Genotype(normal=[(op, input), ...], normal_concat=[2, 3, 4, 5], reduce=..., reduce_concat=...)``.
+
+        Pair lists may be flat or nested per node; a concat may be a list or ``range(2, 6)``.
+        """
         try:
             call = ast.parse(text.strip(), mode="eval").body
-        except SyntaxError as err:
-            raise InvalidArchitecture(f"malformed darts genotype text ({err.msg}): {text!r}") from None
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+            # on bounded text, RecursionError (1,000 unary '+') and MemoryError ("parser stack overflowed",
+            # 200 nested lists) are the parser's own limits, not a machine out of memory
+            reason = err.msg if isinstance(err, SyntaxError) else type(err).__name__
+            raise InvalidArchitecture(f"malformed darts genotype text ({reason}): {quote(text)}") from None
         name = getattr(call, "func", None)
         if not isinstance(call, ast.Call) or getattr(name, "id", getattr(name, "attr", None)) != "Genotype":
-            raise InvalidArchitecture(f"darts genotype text must be a Genotype(...) call: {text!r}")
+            raise InvalidArchitecture(f"darts genotype text must be a Genotype(...) call: {quote(text)}")
         if len(call.args) > len(FIELDS) or any(kw.arg not in FIELDS for kw in call.keywords):
-            raise InvalidArchitecture(f"darts Genotype takes the fields {', '.join(FIELDS)}: {text!r}")
-        fields = dict(zip(FIELDS, call.args)) | {kw.arg: kw.value for kw in call.keywords}
+            raise InvalidArchitecture(f"darts Genotype takes the fields {', '.join(FIELDS)}: {quote(text)}")
+        fields = dict(zip(FIELDS, call.args))
+        twice = [kw.arg for kw in call.keywords if kw.arg in fields]
+        if twice:
+            raise InvalidArchitecture(f"darts Genotype gets {', '.join(map(str, twice))} twice: {quote(text)}")
+        fields |= {kw.arg: kw.value for kw in call.keywords}
         missing = [f for f in FIELDS if f not in fields]
         if missing:
-            raise InvalidArchitecture(f"darts Genotype lacks {', '.join(missing)}: {text!r}")
+            raise InvalidArchitecture(f"darts Genotype lacks {', '.join(missing)}: {quote(text)}")
         for field in ("normal_concat", "reduce_concat"):
             concat = _parse_concat(field, fields[field])
-            if concat != CONCAT:
-                raise InvalidArchitecture(f"darts {field} must be {CONCAT} (range(2, 6)), got {concat}")
+            if concat != (range(2, 6) if isinstance(concat, range) else CONCAT):
+                raise InvalidArchitecture(f"darts {field} must be {CONCAT} (range(2, 6)), got {quote(concat)}")
         cells = []
         for field in ("normal", "reduce"):
             try:
-                cells.append(list(ast.literal_eval(fields[field])))
-            except (ValueError, TypeError, SyntaxError) as err:
-                raise InvalidArchitecture(f"darts {field} must be a list of (op, input) pairs: {err}") from None
+                value = ast.literal_eval(fields[field])
+            except (ValueError, TypeError, SyntaxError, RecursionError) as err:
+                raise InvalidArchitecture(
+                    f"darts {field} must be a list of (op, input) pairs: {quote(str(err), 80)}"
+                ) from None
+            if not isinstance(value, (list, tuple)):
+                raise InvalidArchitecture(f"darts {field} must be a list of (op, input) pairs, got {quote(value)}")
+            cells.append(list(value))
         return self.from_pairs(*cells)
 
     def format(self, genotype: Genotype) -> str:
@@ -208,3 +273,17 @@ class DartsSpace(SearchSpace):
                     new[c] = pairs[:p] + [edit] + pairs[p + 1 :]
                     out.append(self.from_pairs(*new))
         return out
+
+    # -- canonical form and features -----------------------------------------------------------------
+    def canonicalize(self, genotype: Genotype) -> Genotype:
+        """The representative of `genotype`'s isomorphism class: in each cell, each node's two pairs
+        sorted and interchangeable intermediate nodes in the order giving the least pair list."""
+        normal, reduce = self.pairs(genotype)
+        return self.from_pairs(_canonical(normal), _canonical(reduce))
+
+    def write_features(self, genotype: Genotype, row: np.ndarray) -> None:
+        """(cell, edge, op) indicators: ``row[(c * 14 + edge_index(n, j)) * 7 + k] = 1`` when node n of
+        cell c (0 normal, 1 reduce) applies ``OPS[k]`` to node j."""
+        for c, pairs in enumerate(self.pairs(genotype)):
+            for p, (op, j) in enumerate(pairs):
+                row[(c * N_EDGES + edge_index(2 + p // 2, j)) * len(OPS) + OPS.index(op)] = 1.0

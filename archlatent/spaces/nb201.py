@@ -3,6 +3,10 @@
 A 4-node cell whose 6 edges (0->1, 0->2, 1->2, 0->3, 1->3, 2->3) each carry one of 5 ops. As a
 node-labelled DAG each edge becomes an op node: node 0 is the input, nodes 1..6 the edges in
 arch-string order, node 7 the output. The wiring is fixed, so a genotype is its 6 ops.
+
+Two forms per cell: `canonicalize` turns dead edges into ``none`` and keeps the cell's benchmark
+row (searches evaluate it, published figures depend on it); `representative` also merges cells that
+are isomorphic (e.g. nodes 1 and 2 swapped when edge 1->2 is ``none``): one genotype per key.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ import torch
 from archlatent.batch import ArchBatch
 from archlatent.errors import InvalidArchitecture
 from archlatent.genotype import Cell, Genotype
-from archlatent.spaces.base import SPACES, SearchSpace
+from archlatent.spaces.base import SPACES, SearchSpace, quote
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: The cell's edges (from node, to node) in arch-string order.
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-_TOKEN = re.compile(r"^([a-z0-9_]+)~(\d+)$")
+_TOKEN = re.compile(r"([a-z0-9_]+)~([0-9]+)", re.ASCII)
 
 
 def _wiring() -> tuple[tuple[int, int], ...]:
@@ -46,6 +50,10 @@ class NB201Space(SearchSpace):
 
     node_labels = ("<pad>", "input", "output", *OPS)
     max_cell_nodes = 8
+    #: Official strings have at most 120 characters.
+    max_text_length = 1_000
+    #: One-hot op per edge: 6 edges x 5 ops.
+    feature_size = len(EDGES) * len(OPS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,6 +61,7 @@ class NB201Space(SearchSpace):
         self._io_ids = (self._label_index["input"], self._label_index["output"])
         # at most 15,625 genotypes: reuse them so each key is computed once per space instance
         self._made: dict[tuple[str, ...], Genotype] = {}
+        self._representatives: dict[str, Genotype] | None = None  # key -> representative, built on first use
 
     # -- construction ------------------------------------------------------------------------
     def from_ops(self, ops: Sequence[str]) -> Genotype:
@@ -76,35 +85,42 @@ class NB201Space(SearchSpace):
             raise InvalidArchitecture("nb201 cell must start with 'input' and end with 'output'")
         for op in cell.ops[1:7]:
             if op not in OPS:
-                raise InvalidArchitecture(f"unknown nb201 op {op!r}; known: {', '.join(OPS)}")
+                raise InvalidArchitecture(f"unknown nb201 op {quote(op)}; known: {', '.join(OPS)}")
         if cell.edges != WIRING:
             raise InvalidArchitecture("nb201 cell wiring differs from the fixed 4-node cell")
 
     # -- text form ------------------------------------------------------------------------------
-    def parse(self, text: str) -> Genotype:
-        """Read ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
+    def parse_text(self, text: str) -> Genotype:
+        """Read ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``.
+
+        A node may list its edges in any order, as the official ``str2structure`` allows; each
+        earlier node must feed it exactly once.
+        """
         nodes = text.strip().split("+")
         if len(nodes) != 3:
-            raise InvalidArchitecture(f"nb201 arch string needs 3 '+'-separated nodes, got {len(nodes)}: {text!r}")
-        ops = []
+            raise InvalidArchitecture(f"nb201 arch string needs 3 '+'-separated nodes, got {len(nodes)}: {quote(text)}")
+        ops: dict[tuple[int, int], str] = {}
         for dst, node in enumerate(nodes, start=1):
-            if not (node.startswith("|") and node.endswith("|")):
-                raise InvalidArchitecture(f"nb201 node {dst} must be enclosed in '|': {node!r}")
+            if len(node) < 2 or not (node.startswith("|") and node.endswith("|")):
+                raise InvalidArchitecture(f"nb201 node {dst} must be enclosed in '|': {quote(node)}")
             tokens = node[1:-1].split("|")
             if len(tokens) != dst:
-                raise InvalidArchitecture(f"nb201 node {dst} needs {dst} input edge(s), got {len(tokens)}: {node!r}")
-            for src, token in enumerate(tokens):
-                match = _TOKEN.match(token)
+                raise InvalidArchitecture(f"nb201 node {dst} needs {dst} input edge(s), got {len(tokens)}: {quote(node)}")
+            for token in tokens:
+                match = _TOKEN.fullmatch(token)
                 if match is None:
-                    raise InvalidArchitecture(f"malformed nb201 edge {token!r} (expected 'op~index')")
-                op, index = match.group(1), int(match.group(2))
+                    raise InvalidArchitecture(f"malformed nb201 edge {quote(token)} (expected 'op~index')")
+                op, src = match.group(1), int(match.group(2))  # at most max_text_length digits
                 if op not in OPS:
-                    raise InvalidArchitecture(f"unknown nb201 op {op!r} in {token!r}; known: {', '.join(OPS)}")
-                if index != src:
-                    raise InvalidArchitecture(f"nb201 edge {token!r} into node {dst} must come from node {src}")
-                ops.append(op)
-        # arch-string order is by destination node: (0->1), (0->2), (1->2), (0->3), (1->3), (2->3)
-        return self.from_ops(ops)
+                    raise InvalidArchitecture(f"unknown nb201 op {quote(op)} into node {dst}; known: {', '.join(OPS)}")
+                if src >= dst:
+                    raise InvalidArchitecture(
+                        f"nb201 edge {quote(token)} into node {dst} must come from an earlier node 0..{dst - 1}"
+                    )
+                if (src, dst) in ops:
+                    raise InvalidArchitecture(f"nb201 node {dst} names source node {src} twice: {quote(node)}")
+                ops[src, dst] = op
+        return self.from_ops([ops[edge] for edge in EDGES])
 
     def format(self, genotype: Genotype) -> str:
         ops = self.edge_ops(genotype)
@@ -120,7 +136,7 @@ class NB201Space(SearchSpace):
     def from_code(self, code: str) -> Genotype:
         """Inverse of `ops_code`."""
         if len(code) != 6 or any(c not in "01234" for c in code):
-            raise InvalidArchitecture(f"nb201 ops code must be 6 digits 0-4, got {code!r}")
+            raise InvalidArchitecture(f"nb201 ops code must be 6 digits 0-4, got {quote(code)}")
         return self.from_ops([OPS[int(c)] for c in code])
 
     # -- sampling and edits -----------------------------------------------------------------------
@@ -138,6 +154,27 @@ class NB201Space(SearchSpace):
         ops = self.edge_ops(genotype)
         live = _surviving_edges(ops)
         return self.from_ops([op if e in live else "none" for e, op in enumerate(ops)])
+
+    def representative(self, genotype: Genotype) -> Genotype:
+        """The canonical cell with the smallest ops code among the cells of `genotype`'s key.
+
+        Merges isomorphic cells that `canonicalize` keeps apart; 8,765 representatives in all. The
+        map is built from the 15,625 cells on first use (about a second) and kept by this instance.
+        """
+        self.validate(genotype)
+        if self._representatives is None:
+            best: dict[str, Genotype] = {}
+            for g in self.enumerate():
+                c, key = self.canonicalize(g), g.key()
+                if key not in best or self.ops_code(c) < self.ops_code(best[key]):
+                    best[key] = c
+            self._representatives = best
+        return self._representatives[genotype.key()]
+
+    def write_features(self, genotype: Genotype, row: np.ndarray) -> None:
+        """One-hot op per edge: ``row[5 * e + k] = 1`` when edge e (arch-string order) carries ``OPS[k]``."""
+        for e, op in enumerate(self.edge_ops(genotype)):
+            row[len(OPS) * e + OPS.index(op)] = 1.0
 
     def size(self) -> int:
         return len(OPS) ** 6

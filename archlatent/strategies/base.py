@@ -1,44 +1,93 @@
-"""`Strategy`: proposes genotypes and learns from their scores; the search loop drives it."""
+"""`Strategy`: proposes genotypes and learns from what became of them; the search loop drives it.
+
+One sign convention for every strategy: the objectives are named once (accuracy first, then costs)
+and each is turned into a quantity to minimize by `archlatent.objectives.signed` (accuracies
+negated, costs as they are). Latent optimizers minimize too, so nothing else flips a sign.
+What has been seen is known in one place, the search loop: it tells the strategy the fate of every
+proposal (`Told.status`) and lends it a read-only view of the evaluated keys (`is_seen`).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 
+from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
+from archlatent.objectives import signed
 from archlatent.registry import Registry
 from archlatent.spaces.base import SearchSpace
 
+Status = Literal["new", "repeat", "invalid", "skipped"]
+
+
+@dataclass(frozen=True)
+class Told:
+    """The fate of one proposal: ``new`` (evaluated now), ``repeat`` (evaluated before: metrics are
+    the earlier ones), ``invalid`` (no valid architecture; no genotype), ``skipped`` (valid and new
+    but the budget was spent: no metrics)."""
+
+    genotype: Genotype | None
+    metrics: Mapping[str, float] | None
+    status: Status
+
 
 class Strategy(ABC):
-    """Ask/tell over genotypes. Scores are maximized (validation accuracy); None = no valid architecture.
+    """Ask/tell over genotypes, minimizing the signed objectives.
 
-    `tell` always answers the previous `ask`, in order, one score per proposal.
+    Subclasses write `ask` and `tell`; `warm_start` (labelled architectures known before the search)
+    is optional. ``needs_model`` strategies get the pretrained autoencoder as ``model=``;
+    ``multi_objective`` ones accept more than one objective.
     """
 
-    def __init__(self, space: SearchSpace, seed: int | np.random.Generator | None = None) -> None:
+    name: ClassVar[str] = ""
+    needs_model: ClassVar[bool] = False
+    multi_objective: ClassVar[bool] = False
+
+    def __init__(
+        self, space: SearchSpace, *, objectives: Sequence[str] = ("valid_acc",), seed: int | np.random.Generator | None = None
+    ) -> None:
         self.space = space
+        self.objectives = tuple(objectives)
+        if not self.objectives:
+            raise ArchLatentError(f"strategy {self.name!r} needs at least one objective")
+        if len(self.objectives) > 1 and not self.multi_objective:
+            raise ArchLatentError(
+                f"strategy {self.name!r} is single-objective; got objectives {list(self.objectives)} "
+                "(use the latent strategy with a multi-objective optimizer such as nsga2)"
+            )
         self.rng = np.random.default_rng(seed)
+        self._seen: Container[str] = frozenset()
+
+    def attach(self, seen: Container[str]) -> None:
+        """The search loop's read-only view of evaluated keys (called once, before the first ask)."""
+        self._seen = seen
+
+    def is_seen(self, genotype: Genotype) -> bool:
+        """Whether the search has evaluated `genotype` (by key) already."""
+        return genotype.key() in self._seen
+
+    def loss(self, metrics: Mapping[str, float]) -> float:
+        """The first objective as a quantity to minimize."""
+        return signed(self.objectives[0], metrics[self.objectives[0]])
+
+    def losses(self, metrics: Mapping[str, float]) -> list[float]:
+        """Every objective as a quantity to minimize."""
+        return [signed(o, metrics[o]) for o in self.objectives]
 
     @abstractmethod
     def ask(self) -> list[Genotype | None]:
         """Next proposals (None where a proposal decoded to no valid architecture)."""
 
     @abstractmethod
-    def tell(
-        self,
-        genotypes: Sequence[Genotype | None],
-        scores: Sequence[float | None],
-        metrics: Sequence[Mapping[str, float] | None] | None = None,
-    ) -> None:
-        """Scores (and full metric dicts) of the last proposals, as canonical genotypes.
+    def tell(self, told: Sequence[Told]) -> None:
+        """What became of the last proposals, in order, one `Told` per proposal."""
 
-        A score is None where the proposal was invalid or not evaluated (budget spent).
-        """
-
-    def warm_start(self, genotypes: Sequence[Genotype], scores: Sequence[float]) -> None:
+    def warm_start(self, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
         """Architectures evaluated before the search began (labels); baselines ignore them."""
 
 

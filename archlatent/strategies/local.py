@@ -3,10 +3,10 @@ UAI 2021): move to the best neighbour while one improves; restart from a random 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from archlatent.genotype import Genotype
-from archlatent.strategies.base import STRATEGIES, Strategy
+from archlatent.strategies.base import STRATEGIES, Strategy, Told
 
 
 @STRATEGIES.register("local")
@@ -21,16 +21,11 @@ class LocalSearch(Strategy):
         neighbours = self.space.neighbours(self.current[0])
         return [neighbours[i] for i in self.rng.permutation(len(neighbours))]
 
-    def tell(
-        self,
-        genotypes: Sequence[Genotype | None],
-        scores: Sequence[float | None],
-        metrics: Sequence[Mapping[str, float] | None] | None = None,
-    ) -> None:
-        scored = [(g, s) for g, s in zip(genotypes, scores) if g is not None and s is not None]
+    def tell(self, told: Sequence[Told]) -> None:
+        scored = [(t.genotype, self.loss(t.metrics)) for t in told if t.genotype is not None and t.metrics is not None]
         if self.current is None:
             self.current = scored[0] if scored else None
             return
-        best = max(scored, key=lambda pair: pair[1], default=None)
+        best = min(scored, key=lambda pair: pair[1], default=None)
         # a local optimum (nothing better around): restart from a random cell
-        self.current = best if best is not None and best[1] > self.current[1] else None
+        self.current = best if best is not None and best[1] < self.current[1] else None

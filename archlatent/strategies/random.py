@@ -3,25 +3,20 @@ for Neural Architecture Search", UAI 2019)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from archlatent.genotype import Genotype
-from archlatent.strategies.base import STRATEGIES, Strategy
+from archlatent.strategies.base import STRATEGIES, Strategy, Told
 
 
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
-    """Proposes `batch` uniform samples per ask and ignores scores."""
+    """Proposes `batch` uniform samples per ask and ignores what they score."""
 
     batch = 16
 
     def ask(self) -> list[Genotype | None]:
         return [self.space.sample(self.rng) for _ in range(self.batch)]
 
-    def tell(
-        self,
-        genotypes: Sequence[Genotype | None],
-        scores: Sequence[float | None],
-        metrics: Sequence[Mapping[str, float] | None] | None = None,
-    ) -> None:
+    def tell(self, told: Sequence[Told]) -> None:
         """Random search learns nothing from scores."""

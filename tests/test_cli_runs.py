@@ -1,0 +1,147 @@
+"""What a new user hits with run folders: resume traps, locks, the output rule, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from archlatent.cli import main
+from archlatent.commands.outputs import locked
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _search(nb201_csv, out, *extra):
+    return ["search", "--space", "nb201", "--bench", str(nb201_csv), "--out", str(out), *extra]
+
+
+def test_resume_loads_the_runs_own_model_and_may_raise_the_budget(nb201_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, _ = _run(_search(nb201_csv, out, "--optimizer", "cso", "--encoder", "gin", "--epochs", "1", "--budget", "20"),
+                      capsys)
+    assert code == 0
+    stamp = (out / "model" / "model.pt").stat().st_mtime_ns
+    assert json.loads((out / "config.json").read_text())["encoder"] == "gin"
+    code, _, err = _run(["search", "--resume", str(out), "--budget", "35"], capsys)
+    assert code == 0, err
+    assert (out / "model" / "model.pt").stat().st_mtime_ns == stamp  # not pretrained again
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["queries"] == 35 and doc["config"]["budget"] == 35
+    code, _, err = _run(["search", "--resume", str(out), "--seed", "3"], capsys)
+    assert code == 2 and "cannot change ['seed']" in err
+
+
+def test_config_records_the_checkpoints_encoder_and_refuses_a_changed_one(nb201_csv, tiny_model, tmp_path, capsys):
+    from archlatent.encoders import save
+
+    save(tiny_model, tmp_path / "ckpt")
+    out = tmp_path / "run"
+    assert _run(_search(nb201_csv, out, "--optimizer", "cso", "--checkpoint", str(tmp_path / "ckpt"), "--budget", "15"),
+                capsys)[0] == 0
+    assert json.loads((out / "config.json").read_text())["encoder"] == "gin"  # not the default transformer
+    other = tiny_model.__class__(tiny_model.space, seed=1, **{k: v for k, v in tiny_model.hparams.items() if k != "seed"})
+    shutil.rmtree(tmp_path / "ckpt")
+    save(other, tmp_path / "ckpt")
+    code, _, err = _run(["search", "--resume", str(out), "--budget", "20"], capsys)
+    assert code == 2 and "model_weights differ" in err and err.count("\n") == 1
+
+
+def test_a_refused_start_leaves_the_folder_usable(nb201_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = _run(_search(nb201_csv, out, "--strategy", "rea", "--budget", "0"), capsys)
+    assert code == 2 and "`budget` must be an integer >= 1" in err
+    assert not (out / "journal.sqlite").exists()
+    code, _, err = _run(_search(nb201_csv, out, "--strategy", "rea", "--objectives", "valid_accc"), capsys)
+    assert code == 2 and "unknown objective" in err and not (out / "journal.sqlite").exists()
+    assert _run(_search(nb201_csv, out, "--strategy", "rea", "--budget", "10"), capsys)[0] == 0
+
+
+def test_a_folder_in_use_is_refused(nb201_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(_search(nb201_csv, out, "--strategy", "rea", "--budget", "10"), capsys)[0] == 0
+    with locked(out):  # another process resuming this run holds the lock
+        code, _, err = _run(["search", "--resume", str(out), "--budget", "20"], capsys)
+    assert code == 2 and "in use by another archlatent process" in err
+
+
+def test_one_output_rule_for_every_command(nb201_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(_search(nb201_csv, out, "--strategy", "rea", "--budget", "10"), capsys)[0] == 0
+    code, _, err = _run(_search(nb201_csv, out, "--strategy", "rea", "--budget", "10"), capsys)
+    assert code == 2 and "--force" in err and "--resume" in err
+    assert _run(_search(nb201_csv, out, "--strategy", "random", "--budget", "12", "--force"), capsys)[0] == 0
+    assert json.loads((out / "result.json").read_text())["queries"] == 12
+    bench = ["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--methods", "random", "--budget", "20",
+             "--seeds", "2", "--out", str(tmp_path / "b")]
+    assert _run(bench, capsys)[0] == 0
+    code, _, err = _run(bench, capsys)
+    assert code == 2 and "--force" in err
+    runs = (tmp_path / "b" / "runs.jsonl").read_text()
+    (tmp_path / "b" / "runs.jsonl").write_text(runs.splitlines()[0] + "\n")  # as if killed after one run
+    assert _run([*bench[:-2], "--seeds", "2", "--out", str(tmp_path / "b"), "--resume"], capsys)[0] == 0
+    assert (tmp_path / "b" / "runs.jsonl").read_text().splitlines()[0] == runs.splitlines()[0]
+    assert len((tmp_path / "b" / "runs.jsonl").read_text().splitlines()) == 2
+    pre = ["pretrain", "--space", "nb201", "--encoder", "gin", "--epochs", "1", "--samples", "300", "--out",
+           str(tmp_path / "m")]
+    assert _run(pre, capsys)[0] == 0
+    code, _, err = _run(pre, capsys)
+    assert code == 2 and "--force" in err
+    assert _run([*pre, "--force"], capsys)[0] == 0
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["sample", "--space", "nb201", "--seed", "-1"], "--seed must be >= 0"),
+    (["search", "--space", "nb201", "--seed", "-1", "--out", "{tmp}/s"], "`seed` must be an integer >= 0"),
+    (["search", "--space", "nb201", "--objectives", "flops_mm", "--strategy", "rea", "--out", "{tmp}/o"],
+     "unknown objective 'flops_mm'"),
+    (["search", "--space", "nb201", "--objectives", "test_acc", "--strategy", "rea", "--out", "{tmp}/t"],
+     "test-set metric"),
+    (["search", "--space", "nb201", "--strategy", "rea", "--objectives", "valid_acc,flops_m", "--out", "{tmp}/m"],
+     "single-objective"),
+    (["search", "--resume", "{tmp}/nothing"], "cannot resume"),
+    (["--threads", "-2", "search", "--space", "nb201", "--out", "{tmp}/x"], "--threads must be >= 0"),
+])
+def test_bad_flags_are_one_line_exit_2(argv, words, tmp_path, capsys, nb201_csv, monkeypatch):
+    monkeypatch.setenv("ARCHLATENT_DATA", str(nb201_csv.parent))
+    code, _, err = _run([a.replace("{tmp}", str(tmp_path)) for a in argv], capsys)
+    assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_flags_work_after_the_command_and_help_lists_choices(capsys):
+    code, out, _ = _run(["search", "--help"], capsys)
+    assert code == 0 and "bo,cso,nao,nsga2" in out.replace(" ", "").replace("{", "").replace("}", "")
+    assert "(default 100)" in out and "{gin,transformer}" in out
+    code, _, _ = _run(["sample", "--space", "nb201", "-n", "1", "--debug"], capsys)
+    assert code == 0
+
+
+def test_list_names_every_registry(capsys):
+    code, out, _ = _run(["list"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and {"latent", "rea"} <= set(doc["strategies"]) and "nao" in doc["optimizers"]
+    assert {"tabular", "supernet"} <= set(doc["evaluators"]) and "gin" in doc["encoders"]
+    code, out, _ = _run(["list", "metrics", "--space", "nb201"], capsys)
+    metrics = json.loads(out)
+    assert metrics["valid_acc"] == "max" and metrics["flops_m"] == "min" and "test split" in metrics["test_acc"]
+
+
+def test_help_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from archlatent.cli import main; main(['--help']); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_without_a_terminal_progress_is_logged(nb201_csv, tmp_path, capsys):
+    code, _, err = _run(_search(nb201_csv, tmp_path / "r", "--optimizer", "cso", "--encoder", "gin", "--epochs", "2",
+                                "--budget", "30"), capsys)
+    assert code == 0
+    assert "pretrain gin: 1/2 epochs" in err and "pretrain gin: 2/2 epochs" in err and "search latent: 30/30 archs" in err
