@@ -33,13 +33,15 @@ INDEX: dict[str, tuple[str, str]] = {
     "latent-map": ("latent_map", "2-D map of a model's latent space, coloured by accuracy, with a search's path"),
     "supernet": ("supernet", "train a weight-sharing supernet (uniform or DDAS sampling) or evaluate paths of one"),
     "train-final": ("supernet", "train an architecture from scratch with its space's recipe (checkpoint + resume)"),
+    "dnas": ("nas", "differentiable NAS (first-order DARTS) on a mixed-op supernet, optionally a restricted space"),
+    "radars": ("nas", "RADARS: RL prunes the space until DNAS fits a memory budget, then DNAS runs there"),
 }
 
 Setup = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[str, Setup, Run]] = {}
 #: Commands whose work is torch's small-model kind: they get `--threads` (default 1, see BENCHMARKS.md).
-TORCH_COMMANDS = ("pretrain", "search", "benchmark", "latent-map", "supernet", "train-final")
+TORCH_COMMANDS = ("pretrain", "search", "benchmark", "latent-map", "supernet", "train-final", "dnas", "radars")
 
 
 def command(name: str, help: str, setup: Setup) -> Callable[[Run], Run]:

@@ -123,3 +123,30 @@ def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
     return buffer.getvalue()
+
+
+def latent_map_png(xy: np.ndarray, colour: np.ndarray | None, path: np.ndarray | None, *, title: str,
+                   share: Sequence[float], colour_label: str | None) -> bytes:
+    """Architectures at their 2-D latent coordinates, coloured by `colour` (grey where unknown), and a
+    search's path on top (start and end marked). Shapes: xy [n, 2], colour [n], path [k, 2]."""
+    fig = _figure(8, 6.5)
+    ax = fig.add_subplot()
+    if colour is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=3, c="0.6", alpha=0.5, label="architectures", rasterized=True)
+    else:
+        known = np.isfinite(colour)
+        if not known.all():
+            ax.scatter(xy[~known, 0], xy[~known, 1], s=3, c="0.8", alpha=0.5, label="not in the table", rasterized=True)
+        low = np.percentile(colour[known], 5)
+        dots = ax.scatter(xy[known, 0], xy[known, 1], s=3, c=colour[known], cmap="viridis", vmin=low, rasterized=True)
+        fig.colorbar(dots, ax=ax, label=f"{colour_label} (colour floor: 5th percentile)")
+    if path is not None and len(path):
+        ax.plot(path[:, 0], path[:, 1], color="C3", linewidth=0.8, alpha=0.8, marker=".", markersize=4,
+                label=f"search path ({len(path)} evaluated)")
+        ax.scatter(*path[0], marker="o", s=60, facecolors="none", edgecolors="k", label="first query", zorder=5)
+        ax.scatter(*path[-1], marker="*", s=120, c="k", label="last query", zorder=5)
+    ax.set(xlabel=f"principal axis 1 ({100 * share[0]:.0f} % of variance)",
+           ylabel=f"principal axis 2 ({100 * share[1]:.0f} % of variance)", title=title)
+    ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    return _png(fig)

@@ -7,6 +7,7 @@ import numpy as np
 from . import (
     bo,  # noqa: F401  (registers)
     cso,  # noqa: F401  (registers)
+    lamcts,  # noqa: F401  (registers)
     nao,  # noqa: F401  (registers)
     nsga2,  # noqa: F401  (registers)
 )

@@ -145,3 +145,20 @@ def test_without_a_terminal_progress_is_logged(nb201_csv, tmp_path, capsys):
                                 "--budget", "30"), capsys)
     assert code == 0
     assert "pretrain gin: 1/2 epochs" in err and "pretrain gin: 2/2 epochs" in err and "search latent: 30/30 archs" in err
+
+
+def test_latent_map_of_a_run_and_of_a_checkpoint(nb201_csv, tiny_model, tmp_path, capsys):
+    from archlatent.encoders import save
+
+    save(tiny_model, tmp_path / "ckpt")
+    run = tmp_path / "run"
+    assert _run(_search(nb201_csv, run, "--optimizer", "cso", "--checkpoint", str(tmp_path / "ckpt"), "--budget", "20"),
+                capsys)[0] == 0
+    code, out, _ = _run(["latent-map", str(run), "--bench", str(nb201_csv)], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["trajectory"] == 20 and doc["architectures"] == 15625 and doc["coloured_by"] == "valid_acc"
+    assert (run / "latent-map.png").read_bytes()[:4] == b"\x89PNG"
+    code, out, _ = _run(["latent-map", str(tmp_path / "ckpt"), "--out", str(tmp_path / "m.png")], capsys)
+    assert code == 0 and json.loads(out)["trajectory"] == 0 and (tmp_path / "m.png").stat().st_size > 10_000
+    code, _, err = _run(["latent-map", str(tmp_path)], capsys)
+    assert code == 2 and "neither a model folder" in err

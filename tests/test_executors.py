@@ -25,7 +25,7 @@ from archlatent.strategies import STRATEGIES
 
 if not os.environ.get("CI"):  # in CI (installed with the ray extra) a missing Ray is a failure
     pytest.importorskip("ray")
-import ray  # noqa: E402
+import ray
 
 #: Settings each executor is checked with; a newly registered executor must add its own.
 SETTINGS = {"local": [{}], "ray": [{"workers": 1}, {"workers": 2}]}
@@ -140,9 +140,11 @@ def test_failure_names_the_architecture_and_keeps_the_rest(nb201_table, referenc
 def test_a_dead_worker_is_retried_and_nothing_is_lost_or_paid_twice(nb201_table, reference, tmp_path):
     bad = reference.history[20]["key"]
     journal = Journal(tmp_path / "j.sqlite", {"run": 1})
-    dying = Dying(nb201_table, "cifar10", bad=bad, marks=tmp_path, times=1)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    dying = Dying(nb201_table, "cifar10", bad=bad, marks=marks, times=1)
     result = _search(dying, EXECUTORS.create("ray", workers=2), journal)
-    assert [p.name for p in tmp_path.glob("attempt-*")] == ["attempt-0"]  # a worker really died, once
+    assert [p.name for p in marks.iterdir()] == ["attempt-0"]  # a worker really died, once
     assert result.history == reference.history
     keys = [r["key"] for r in journal.records()]
     assert sorted(keys) == sorted(h["key"] for h in reference.history)  # each exactly once
@@ -153,11 +155,13 @@ def test_a_dead_worker_is_retried_and_nothing_is_lost_or_paid_twice(nb201_table,
 def test_a_worker_that_keeps_dying_gives_one_error(nb201_table, reference, tmp_path):
     bad = reference.history[20]
     journal = Journal(tmp_path / "j.sqlite", {"run": 1})
-    dying = Dying(nb201_table, "cifar10", bad=bad["key"], marks=tmp_path, times=99)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    dying = Dying(nb201_table, "cifar10", bad=bad["key"], marks=marks, times=99)
     with pytest.raises(SearchError, match=r"its Ray worker died 2 time\(s\) running it") as caught:
         _search(dying, EXECUTORS.create("ray", workers=2, max_retries=1), journal)
     assert str(caught.value).startswith(f"evaluating {bad['arch']} failed")
-    assert len(list(tmp_path.glob("attempt-*"))) == 2
+    assert len(list(marks.iterdir())) == 2  # tried, died, retried once (max_retries=1), died
     assert {h["key"] for h in reference.history[:16]} <= {r["key"] for r in journal.records()}
     journal.close()
 

@@ -1,0 +1,103 @@
+"""CLI ``latent-map``: a picture of a model's latent space, coloured by accuracy, with a search's path.
+
+The posterior means of the space's architectures (all of NB201; a uniform sample elsewhere) are
+projected on their two principal axes; points are coloured by the benchmark table's accuracy when
+one is found, and a run's evaluated architectures are drawn on top in query order. It shows whether
+good architectures sit together (a smooth latent space) and where a search went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from archlatent.cli import bench_args, command, emit
+from archlatent.errors import ArchLatentError
+
+
+def _setup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", type=Path, help="a run folder (from `search`) or a model folder (from `pretrain`)")
+    bench_args(p)
+    p.add_argument("--metric", default="valid_acc", help="the table's metric to colour by (default valid_acc)")
+    p.add_argument("--samples", type=int, default=5000, help="architectures drawn where the space is too large to "
+                                                             "enumerate (default 5000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of that sample (default 0)")
+    p.add_argument("--out", type=Path, help="PNG to write (default: SOURCE/latent-map.png)")
+
+
+@command("latent-map", "2-D map of a model's latent space, coloured by accuracy, with a search's path", _setup)
+def run_latent_map(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from archlatent.encoders import load, read_metadata
+    from archlatent.files import write_atomic
+    from archlatent.plots import latent_map_png
+    from archlatent.spaces import get_space
+
+    model_dir, history = _sources(args.source)
+    space = get_space(read_metadata(model_dir)["space"])
+    model = load(model_dir, space=space)
+    if space.size() is not None:
+        genotypes = list(space.enumerate())
+    else:
+        rng = np.random.default_rng(args.seed)
+        genotypes = [space.sample(rng) for _ in range(args.samples)]
+    colour = _colour(space, genotypes, args)
+    z = model.embed(genotypes)
+    mean = z.mean(0)
+    _, s, v = torch.linalg.svd(z - mean, full_matrices=False)
+    axes = v[:2].T
+    share = (s[:2] ** 2 / (s**2).sum()).tolist()
+    xy = ((z - mean) @ axes).numpy()
+    path = ((model.embed([space.parse(h["arch"]) for h in history]) - mean) @ axes).numpy() if history else None
+    title = f"{model.name} on {space.name}: {len(genotypes):,} architectures, PCA of the latent means"
+    png = latent_map_png(xy, colour, path, title=title, share=share, colour_label=args.metric if colour is not None else None)
+    out = args.out or args.source / "latent-map.png"
+    write_atomic(out, png)
+    emit({"out": str(out), "architectures": len(genotypes), "explained_variance": share,
+          "trajectory": len(history), "coloured_by": args.metric if colour is not None else None})
+    return 0
+
+
+def _sources(source: Path) -> tuple[Path, list[dict]]:
+    """The model folder and, for a run folder, its evaluated architectures in query order."""
+    if (source / "model.json").is_file():
+        return source, []
+    result, config = source / "result.json", source / "config.json"
+    if not config.is_file():
+        raise ArchLatentError(f"{source} is neither a model folder (model.json) nor a run folder (config.json)")
+    try:
+        cfg = json.loads(config.read_text())
+        history = json.loads(result.read_text())["history"] if result.is_file() else []
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ArchLatentError(f"{source}: cannot read its run files ({err})") from None
+    model_dir = Path(cfg["checkpoint"]) if cfg.get("checkpoint") else source / "model"
+    if not (model_dir / "model.json").is_file():
+        raise ArchLatentError(f"run {source} used no latent model (strategy {cfg.get('strategy')})")
+    return model_dir, history
+
+
+def _colour(space, genotypes, args: argparse.Namespace):
+    """The table's `--metric` of each genotype, or None when no table is found for the space."""
+    import numpy as np
+
+    from archlatent.evaluators.tables import TABLES, load_table
+
+    if space.name not in TABLES:
+        return None
+    try:
+        table = load_table(space.name, args.bench)
+    except ArchLatentError:
+        return None
+    column = table.metrics(args.dataset or "cifar10").get(args.metric)
+    if column is None:
+        raise ArchLatentError(f"the {space.name} table has no metric {args.metric!r}")
+    values = []
+    for g in genotypes:
+        try:
+            values.append(float(np.mean(column[table.row_ids(g)])))
+        except ArchLatentError:
+            values.append(float("nan"))
+    return np.array(values)
