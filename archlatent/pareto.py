@@ -14,12 +14,13 @@ import numpy as np
 
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
+from archlatent.objectives import signed
 
 
 def objective_matrix(metrics: Sequence[Mapping[str, float]], objectives: Sequence[str]) -> np.ndarray:
-    """Rows of minimization objectives: -first objective (accuracy), then the costs as they are."""
-    first, *costs = objectives
-    return np.array([[-m[first], *(m[c] for c in costs)] for m in metrics], dtype=np.float64).reshape(-1, len(objectives))
+    """Rows of minimization objectives, each metric signed by its direction (`archlatent.objectives`)."""
+    rows = [[signed(o, m[o]) for o in objectives] for m in metrics]
+    return np.array(rows, dtype=np.float64).reshape(-1, len(objectives))
 
 
 def nondominated(f: np.ndarray) -> np.ndarray:
@@ -65,23 +66,26 @@ def normalized_hypervolume(points: Sequence[tuple[float, float]], max_cost: floa
 
 
 def front_report(
-    found: Sequence[Mapping[str, float]], everything: Sequence[Mapping[str, float]], objectives: Sequence[str]
+    found: Sequence[Mapping[str, float]], everything: Sequence[Mapping[str, float]] | None, objectives: Sequence[str]
 ) -> dict[str, object]:
-    """The found front and its hypervolume beside the true front of `everything` (the whole table)."""
-    all_f = objective_matrix(everything, objectives)
-    ideal, nadir = all_f.min(0), all_f.max(0)
+    """The found front and its hypervolume, beside the true front of `everything` (the whole table)
+    when there is one; without it the hypervolume is scaled by the found points' own range."""
     f = objective_matrix(found, objectives)
+    all_f = objective_matrix(everything, objectives) if everything is not None else f
+    ideal, nadir = all_f.min(0), all_f.max(0)
     mask = nondominated(f) if len(f) else np.zeros(0, dtype=bool)
-    true_mask = nondominated(all_f)
-    hv, true_hv = hypervolume(f[mask], ideal, nadir), hypervolume(all_f[true_mask], ideal, nadir)
-    return {
+    report: dict[str, object] = {
         "objectives": list(objectives),
         "front": [int(i) for i in np.flatnonzero(mask)],
-        "hypervolume": hv,
-        "true_front_size": int(true_mask.sum()),
-        "true_hypervolume": true_hv,
-        "hypervolume_ratio": hv / true_hv if true_hv else 0.0,
+        "hypervolume": hypervolume(f[mask], ideal, nadir),
+        "scaling": "the table's range" if everything is not None else "the evaluated architectures' range",
     }
+    if everything is not None:
+        true_mask = nondominated(all_f)
+        true_hv = hypervolume(all_f[true_mask], ideal, nadir)
+        report.update(true_front_size=int(true_mask.sum()), true_hypervolume=true_hv,
+                      hypervolume_ratio=report["hypervolume"] / true_hv if true_hv else 0.0)  # type: ignore[operator]
+    return report
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,24 @@ def test_cli_search_with_supernet_checkpoint(tmp_path, capsys):
     assert main(["search", "--space", "darts", "--strategy", "random", "--evaluator", "supernet", "--supernet",
                  str(sn / "supernet.pt"), "--budget", "6", "--out", str(tmp_path / "x")]) == 2
     assert "not one for space 'darts'" in capsys.readouterr().err
+
+
+def test_multi_objective_search_with_the_supernet_writes_a_front(tmp_path, tiny_model, capsys):
+    """Fronts come from the evaluated metrics, whatever the evaluator (no table needed)."""
+    from archlatent.encoders import save
+
+    sn, ckpt, out = tmp_path / "sn", tmp_path / "ckpt", tmp_path / "run"
+    assert main(["supernet", "train", "--space", "nb201", "--dataset", "synthetic", "--steps", "3", "--channels", "4",
+                 "--depth", "1", "--synthetic-n", "64", "--batch-size", "16", "--out", str(sn)]) == 0
+    save(tiny_model, ckpt)
+    assert main(["search", "--space", "nb201", "--optimizer", "nsga2", "--checkpoint", str(ckpt), "--evaluator",
+                 "supernet", "--supernet", str(sn / "supernet.pt"), "--objectives", "valid_acc,flops_m", "--budget",
+                 "24", "--out", str(out)]) == 0
+    doc = json.loads((out / "result.json").read_text())
+    front = doc["pareto"]["front"]
+    assert front and doc["pareto"]["hypervolume"] > 0 and "true_hypervolume" not in doc["pareto"]
+    assert len((out / "pareto.txt").read_text().splitlines()) == len(front)
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["export", str(out), "--pareto"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(front)

@@ -83,3 +83,13 @@ def test_features_are_one_hot_ops_of_the_representative():
     assert x.sum(axis=1).tolist() == [1.0] * 6 and x.argmax(axis=1).tolist() == [3, 3, 4, 1, 3, 1]
     dead = space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
     assert space.features([dead])[0].reshape(6, 5).argmax(axis=1).tolist() == [0, 0, 0, 1, 0, 0]
+
+
+def test_representative_rule_is_the_smallest_code_of_each_key():
+    """The O(1) swap rule picks, for every cell, the smallest canonical ops code among all cells of its key."""
+    space = get_space("nb201")
+    best: dict[str, str] = {}
+    for g in space.enumerate():
+        code = space.ops_code(space.canonicalize(g))
+        best[g.key()] = min(best.get(g.key(), code), code)
+    assert all(space.ops_code(space.representative(g)) == best[g.key()] for g in space.enumerate())

@@ -41,6 +41,12 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     methods = [n.strip() for n in args.methods.split(",") if n.strip()]
     config = config_from_args(args)
     with locked(out):
+        if args.resume and (out / "config.json").is_file():
+            stored = {k: v for k, v in json.loads((out / "config.json").read_text()).items() if k not in ("methods", "seeds")}
+            if stored != config.to_dict():
+                changed = sorted(k for k in set(stored) | set(config.to_dict()) if stored.get(k) != config.to_dict().get(k))
+                raise ArchLatentError(f"{out} was benchmarked with other settings ({', '.join(changed)} differ); "
+                                      "--resume needs the same flags, or use --force")
         done = _done(out / "runs.jsonl", config) if args.resume else {}
         if not args.resume:
             (out / "runs.jsonl").unlink(missing_ok=True)
@@ -80,17 +86,20 @@ def _done(path: Path, config: Any) -> dict[tuple[str, int], dict[str, Any]]:
     done: dict[tuple[str, int], dict[str, Any]] = {}
     if not path.is_file():
         return done
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    lines = path.read_text().splitlines()
+    for line_no, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
-            if len(record["tests"]) != config.budget:
-                raise ArchLatentError(f"{path} line {line_no} was run with budget {len(record['tests'])}, "
-                                      f"not {config.budget}; use --force to start over")
-            done[(record["method"], int(record["seed"]))] = record
+            budget = len(record["tests"])
+            key = (record["method"], int(record["seed"]))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            if line_no == len(path.read_text().splitlines()):
+            if line_no == len(lines):
                 continue  # a line cut short by a kill: that run is simply redone
             raise ArchLatentError(f"{path} line {line_no} is not a benchmark run record") from None
+        if budget != config.budget:
+            raise ArchLatentError(f"{path} line {line_no} was run with budget {budget}, not {config.budget}; "
+                                  "use --force to start over")
+        done[key] = record
     return done
 
 
