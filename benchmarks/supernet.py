@@ -2,15 +2,16 @@
 
 1. Throughput: images/s and peak memory of single-path supernet training (NB201 C=16 N=5 and DARTS
    C=16 8 cells, the published search sizes) on this machine's device.
-2. DDAS vs uniform (SPOS) sampling at equal training steps on a small NB201 supernet: hypervolume of
-   the accuracy-vs-FLOPs front each sampler recorded during training (accuracy on one validation batch),
-   and of the same fronts re-scored with the `SupernetEvaluator` (BN recalibrated, whole validation split).
+2. DDAS (the paper's protocol, `run_ddas`: warm-up with every op on, M minibatches per action, whole
+   validation split) vs uniform (SPOS) sampling vs ``ddas-cost`` at equal training minibatches on a small
+   NB201 supernet: hypervolume of the accuracy-vs-FLOPs front each sampler recorded during training, and
+   of the same fronts re-scored with the `SupernetEvaluator` (BN recalibrated, whole validation split).
 3. Ranking: Kendall tau between the uniform supernet's inherited accuracy and standalone-trained accuracy
    of random NB201 cells (same skeleton), on the synthetic set's held-out split.
 
 Prints one JSON document with every figure and the exact settings. Run from the repository root:
 ``.venv/bin/python benchmarks/supernet.py [--dataset fashion-mnist]`` (about 8 minutes on 2 CPU cores;
-``--quick`` for a smoke run).
+``--quick`` for a smoke run, ``--part samplers`` for section 2 alone).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from scipy import stats
 from archlatent import get_space
 from archlatent.evaluators.supernet import SupernetEvaluator
 from archlatent.oneshot.data import ImageData, fashion_mnist, synthetic
+from archlatent.oneshot.ddas_search import run_ddas
 from archlatent.oneshot.final import train_final
 from archlatent.oneshot.nets import Supernet, build_supernet, count_flops_m
+from archlatent.oneshot.nets.mixed import build_mixed
 from archlatent.oneshot.samplers import SAMPLERS
 from archlatent.oneshot.train import train_supernet
 from archlatent.pareto import nondominated, normalized_hypervolume
@@ -45,6 +48,9 @@ FULL = {
     "small_supernet": {"C": 8, "N": 1},
     "search_steps": 400,
     "ddas_lam": 0.5,
+    # the paper's DDAS at this scale: 100 warm-up minibatches + 60 actions x M = 5 (M = 25, 500 exploring
+    # actions and a replay batch of 64 in the paper do not fit 400 minibatches)
+    "ddas": {"warmup_steps": 100, "finetune_batches": 5, "explore": 20, "replay_batch": 16},
     "ranking_archs": 10,
     "standalone_epochs": 6,
     "seed": 0,
@@ -53,6 +59,7 @@ QUICK = FULL | {
     "synthetic_n": 400,
     "throughput_steps": {"nb201": 1, "darts": 1},
     "search_steps": 30,
+    "ddas": {"warmup_steps": 10, "finetune_batches": 2, "explore": 3, "replay_batch": 4},
     "ranking_archs": 4,
     "standalone_epochs": 1,
 }
@@ -78,33 +85,47 @@ def _front_hv(points: list[tuple[float, float]], max_cost: float) -> dict[str, A
 
 
 def compare_samplers(data: ImageData, cfg: dict[str, Any]) -> tuple[dict[str, Any], Supernet]:
-    """DDAS and uniform sampling, equal steps; returns the figures and the uniform-trained supernet."""
-    space = get_space("nb201")
+    """Uniform, DDAS (the paper's protocol) and ddas-cost at equal training minibatches; returns the
+    figures and the uniform-trained supernet."""
+    space, seed = get_space("nb201"), cfg["seed"]
     result: dict[str, Any] = {}
     nets: dict[str, Supernet] = {}
     max_cost = 0.0
-    for name in ("uniform", "ddas"):
-        net = build_supernet("nb201", seed=cfg["seed"], num_classes=data.num_classes, **cfg["small_supernet"])
+    for name in ("uniform", "ddas", "ddas-cost"):
+        build = build_mixed if name == "ddas" else build_supernet
+        net = build("nb201", seed=seed, num_classes=data.num_classes, **cfg["small_supernet"])
 
         def flops(genotype: Any, net: Supernet = net) -> float:
             return count_flops_m(net, genotype, image_size=data.image_size)
 
         max_cost = flops(space.from_ops(["nor_conv_3x3"] * 6))
-        settings = {"lam": cfg["ddas_lam"]} if name == "ddas" else {}
-        # every sampler given a cost records its front the same way
-        sampler = SAMPLERS.create(name, space, seed=cfg["seed"], cost=flops, **settings)
-        run = train_supernet(
-            net, data, steps=cfg["search_steps"], batch_size=cfg["batch_size"], sampler=sampler, seed=cfg["seed"]
-        )
+        extra: dict[str, Any] = {}
+        start = time.perf_counter()
+        if name == "ddas":  # warm-up with every op on, then actions of M minibatches: the same minibatch count
+            d = cfg["ddas"]
+            sampler = SAMPLERS.create(name, space, seed=seed, cost=flops, finetune_batches=d["finetune_batches"],
+                                      explore=d["explore"], batch_size=d["replay_batch"])  # fmt: skip
+            actions = (cfg["search_steps"] - d["warmup_steps"]) // d["finetune_batches"]
+            run = run_ddas(sampler, net, data, actions=actions, warmup_steps=d["warmup_steps"],
+                           batch_size=cfg["batch_size"], seed=seed)  # fmt: skip
+            extra = {"minibatches": run["minibatches"], "reference": run["reference"],
+                     "after_run_front": _front_hv([(p["accuracy"], p["cost"]) for p in run["points"]], max_cost)}  # fmt: skip
+        else:
+            settings = {"lam": cfg["ddas_lam"]} if name == "ddas-cost" else {}
+            # every sampler given a cost records its front the same way
+            sampler = SAMPLERS.create(name, space, seed=seed, cost=flops, **settings)
+            run = train_supernet(net, data, steps=cfg["search_steps"], batch_size=cfg["batch_size"], sampler=sampler,
+                                 seed=seed)  # fmt: skip
+            extra = {"minibatches": run["steps"], "final_loss": run["final_loss"]}
         recorded = sampler.front.front()
         evaluator = SupernetEvaluator(net, data, recal_batches=4, batch_size=256)
         rescored = [(evaluator.accuracy(p.genotype), p.cost) for p in recorded]
         result[name] = {
-            "train_seconds": run["seconds"],
-            "final_loss": run["final_loss"],
+            "train_seconds": time.perf_counter() - start,
             "distinct_sampled": len(sampler.front.points()),
             "recorded": _front_hv([(p.accuracy, p.cost) for p in recorded], max_cost),
             "rescored": _front_hv(rescored, max_cost),
+            **extra,
         }
         nets[name] = net
     result["max_path_mflops"] = max_cost
@@ -157,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default 1, see the settings' note)")
     parser.add_argument("--dataset", choices=("synthetic", "fashion-mnist"), default="synthetic",
                         help="fashion-mnist: Debian's dataset-fashion-mnist files (installed offline)")
+    parser.add_argument("--part", choices=("all", "throughput", "samplers"), default="all",
+                        help="samplers: section 2 only; throughput: section 1 only")
     args = parser.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
     if args.threads is not None:
@@ -185,10 +208,13 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not measured (no CUDA device here)",
         },
-        "throughput": throughput(data, cfg),
     }
-    doc["ddas_vs_uniform"], uniform_net = compare_samplers(data, cfg)
-    doc["ranking"] = ranking(data, uniform_net, cfg)
+    if args.part in ("all", "throughput"):
+        doc["throughput"] = throughput(data, cfg)
+    if args.part in ("all", "samplers"):
+        doc["ddas_vs_uniform"], uniform_net = compare_samplers(data, cfg)
+    if args.part == "all":
+        doc["ranking"] = ranking(data, uniform_net, cfg)
     doc["wall_seconds"] = time.perf_counter() - start
     json.dump(doc, sys.stdout, indent=2)
     print()

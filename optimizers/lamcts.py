@@ -2,40 +2,39 @@
 Search" (LA-MCTS), NeurIPS 2020: a tree of learned regions, UCT down to a leaf, Bayesian optimization inside it.
 
 As in the authors' code (facebookresearch/LaMCTS, ``LA-MCTS/lamcts``): the first points are a Latin
-hypercube over the box [-bound, bound]^dim (`n_init` feasible ones); then before every ask the tree is
-rebuilt from all the feasible points told: a leaf holding more than `leaf_size` of them splits by
-KMeans(2) on (z, f(z)) (the cluster with the lower mean f is the good child; the points go by cluster)
-and an RBF SVM (gamma "auto") learns the boundary; a leaf whose SVM does not separate its points stays
-a leaf. UCT walks from the root to a leaf; candidates are Sobol points around the leaf's points, kept
-only where every SVM on the path agrees with the path (the reference's box grown around a point until
-some of its Sobol points fall outside the region); a Gaussian process (constant x Matern-5/2 kernel,
-noise 0.1, hyperparameters by marginal likelihood) ranks them by expected improvement (xi = 0.001 over
-the best GP mean at the points told) and the best `batch` (1, as the reference) are asked.
+hypercube over the box [-bound, bound]^dim (until `n_init` feasible ones are known); then before every
+ask the tree is rebuilt from all the feasible points told: a leaf holding more than `leaf_size` of them
+splits by KMeans(2) on (z, f(z)) (the cluster with the lower mean f is the good child; the points go by
+cluster) and an RBF SVM (gamma "auto") learns the boundary; a leaf whose SVM does not separate its
+points stays a leaf. UCT walks from the root to a leaf; the candidates are Sobol points around points
+of the leaf, each in the smallest box (side doubling) that is not wholly inside the region, kept where
+every SVM on the path agrees with the path; a Gaussian process (Matern-5/2 kernel, noise 0.1) ranks
+them by expected improvement (xi = 0.001 below the best GP mean at the told points) and the best
+`batch` (1, as the reference) are asked.
 
 Our choices: minimization throughout (the good child has the lower mean f; UCT is
 x_bar - 2 Cp sqrt(2 ln n_parent / n), the paper's form, lowest first); Cp counts in units of the spread
 (max - min) of the told f, since the reference tunes Cp per function to f's scale; infeasible points
-(f = +inf) take no part in the tree or the GP; the GP is fitted on the points of the highest node of the
-path holding at most `gp_max` of them (all points while there are at most `gp_max`, as the reference),
-which bounds its cubic cost on long runs; the GP's targets are standardized; at the root (no split yet)
-the candidates fill the whole box, where the reference samples uniformly without the GP. scikit-learn
-provides KMeans, SVC and the GP (the reference uses the same three); scipy the Sobol and Latin
-hypercube designs.
+(f = +inf) take no part in the tree or the GP; the boxes around a centre start at 1/64 of the whole
+box's side (the reference: 1e-4); at the root (no split yet) the candidates fill the whole box, where
+the reference samples uniformly without the GP; the GP's targets are standardized and its length scale
+is the best of a grid by marginal likelihood (the reference runs L-BFGS on its hyperparameters), fitted
+on the points of the highest node of the path holding at most `gp_max` (all points while there are at
+most `gp_max`, as the reference), which bounds its cubic cost on long runs. The tree is rebuilt at
+every ask, so its pieces must be cheap on tens to hundreds of points: scikit-learn's SVC (libsvm, as
+the reference) learns each boundary, but its predictions are evaluated from the dual coefficients in
+numpy, and KMeans(2) (k-means++ seeding, then Lloyd's iterations) is written here, because
+scikit-learn's per-call overhead (milliseconds) would dominate.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy.linalg import cho_solve, solve_triangular
 from scipy.stats import norm, qmc
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern
 from sklearn.svm import SVC
 from torch import Tensor
 
@@ -43,18 +42,32 @@ from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 #: Sobol points drawn around each centre (a power of two keeps the design balanced).
 _BLOCK = 256
-#: Smallest box around a centre, as a share of the whole box's side; it doubles until points fall outside.
-_SMALLEST = 1 / 64
+#: Box sides around a centre, as shares of the whole box's side: 1/64 doubling up to 1.
+_WIDTHS = tuple(2.0**-k for k in range(6, -1, -1))
+#: GP length scales tried, as multiples of the median distance between the GP's points.
+_LENGTHS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-@dataclass
+class _Boundary:
+    """A fitted binary RBF SVC's decision rule, evaluated in numpy (the same labels as ``svc.predict``)."""
+
+    def __init__(self, svc: SVC, gamma: float) -> None:
+        self.sv, self.coef, self.b, self.gamma = svc.support_vectors_, svc.dual_coef_[0], svc.intercept_[0], gamma
+        self.label = svc.classes_
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class labels (0 good, 1 bad). Shapes: x [m, d] -> [m]."""
+        k = np.exp(-self.gamma * _distances(x, self.sv) ** 2)
+        return self.label[(k @ self.coef + self.b > 0).astype(int)]
+
+
 class _Node:
     """One node of the rebuilt tree: its points (indices), parent, children (good, bad) and boundary."""
 
-    points: np.ndarray
-    parent: int = -1
-    kids: tuple[int, int] | None = None
-    svm: SVC | None = field(default=None, repr=False)
+    def __init__(self, points: np.ndarray, parent: int = -1) -> None:
+        self.points, self.parent = points, parent
+        self.kids: tuple[int, int] | None = None
+        self.boundary: _Boundary | None = None
 
 
 @OPTIMIZERS.register("lamcts")
@@ -85,6 +98,7 @@ class LAMCTS(Optimizer):
         self.n_init, self.leaf_size, self.cp, self.bound = n_init, leaf_size, float(cp), float(bound)
         self.candidates, self.batch, self.gp_max = candidates, batch, gp_max
         self.nodes: list[_Node] = []  # the tree of the last ask
+        self.leaf = 0  # the leaf (of `nodes`) the last ask drew from
 
     # -- protocol ----------------------------------------------------------------------------------
     def _ask(self) -> Tensor:
@@ -96,13 +110,13 @@ class LAMCTS(Optimizer):
             return torch.from_numpy(self.bound * (2 * design - 1)).float()
         self._build(x, y)
         leaf, path = self._select(y)
-        cands = self._candidates(x, leaf, path)
-        gp_points = next((self.nodes[v].points for v in [*path, leaf] if self.nodes[v].points.size <= self.gp_max),
-                         None)
-        if gp_points is None:  # a leaf too big to split further: its best gp_max points
+        self.leaf = leaf
+        cands = self._candidates(x, leaf, bool(path))
+        fit = next((self.nodes[v].points for v in [*path, leaf] if self.nodes[v].points.size <= self.gp_max), None)
+        if fit is None:  # a leaf too big to split further: its best gp_max points
             own = self.nodes[leaf].points
-            gp_points = own[np.argsort(y[own], kind="stable")[: self.gp_max]]
-        ei = _expected_improvement(x[gp_points], y[gp_points], cands)
+            fit = own[np.argsort(y[own], kind="stable")[: self.gp_max]]
+        ei = _expected_improvement(x[fit], y[fit], cands)
         return torch.from_numpy(cands[np.argsort(-ei, kind="stable")[: self.batch]]).float()
 
     def _tell(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
@@ -115,38 +129,37 @@ class LAMCTS(Optimizer):
         todo = [0]
         while todo:
             v = todo.pop(0)
-            split = self._split(x, y, self.nodes[v].points)
-            if split is None:
-                continue
-            svm, good, bad = split
-            self.nodes[v].svm, self.nodes[v].kids = svm, (len(self.nodes), len(self.nodes) + 1)
-            self.nodes += [_Node(good, parent=v), _Node(bad, parent=v)]
-            todo += list(self.nodes[v].kids)
+            node = self.nodes[v]
+            split = self._split(x, y, node.points)
+            if split is not None:
+                node.boundary, good, bad = split
+                node.kids = (len(self.nodes), len(self.nodes) + 1)
+                self.nodes += [_Node(good, parent=v), _Node(bad, parent=v)]
+                todo += list(node.kids)
 
-    def _split(self, x: np.ndarray, y: np.ndarray, points: np.ndarray) -> tuple[SVC, np.ndarray, np.ndarray] | None:
-        """KMeans(2) on (z, f), good cluster first; an SVM on the cluster labels (0 good, 1 bad); None
-        when the node is small or the SVM does not separate its points."""
+    def _split(
+        self, x: np.ndarray, y: np.ndarray, points: np.ndarray
+    ) -> tuple[_Boundary, np.ndarray, np.ndarray] | None:
+        """KMeans(2) on (z, f), good cluster (lower mean f) labelled 0; an SVM on those labels; None when
+        the node holds at most `leaf_size` points or the SVM does not separate them."""
         if points.size <= self.leaf_size:
             return None
-        data = np.hstack([x[points], y[points, None]])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: fewer distinct clusters
-            labels = KMeans(2, n_init=1, random_state=self._seed_int()).fit_predict(data)
-        if np.unique(labels).size < 2:
+        labels = _two_means(np.hstack([x[points], y[points, None]]), self.rng)
+        if labels.min() == labels.max():
             return None
         if y[points][labels == 0].mean() > y[points][labels == 1].mean():
             labels = 1 - labels
-        svm = SVC(kernel="rbf", gamma="auto").fit(x[points], labels)
-        if np.unique(svm.predict(x[points])).size < 2:
+        svc = SVC(kernel="rbf", gamma="auto", random_state=self._seed_int()).fit(x[points], labels)
+        boundary = _Boundary(svc, gamma=1.0 / self.dim)
+        if np.unique(boundary.predict(x[points])).size < 2:
             return None
-        return svm, points[labels == 0], points[labels == 1]
+        return boundary, points[labels == 0], points[labels == 1]
 
     def _select(self, y: np.ndarray) -> tuple[int, list[int]]:
         """UCT from the root to a leaf (ties at random): the leaf and the nodes above it, root first."""
         spread = float(y.max() - y.min()) or 1.0
         v, path = 0, []
-        while self.nodes[v].kids is not None:
-            kids = self.nodes[v].kids
+        while (kids := self.nodes[v].kids) is not None:
             n_parent = self.nodes[v].points.size
             scores = np.array([
                 y[self.nodes[k].points].mean() / spread
@@ -158,44 +171,45 @@ class LAMCTS(Optimizer):
             v = kids[int(best[self.rng.integers(best.size)])]
         return v, path
 
-    def _inside(self, cands: np.ndarray, leaf: int) -> np.ndarray:
-        """Whether every SVM above `leaf` sends each candidate the way to `leaf`. Shapes: [m, dim] -> [m] bool."""
-        ok = np.ones(cands.shape[0], dtype=bool)
+    def inside(self, x: np.ndarray, leaf: int) -> np.ndarray:
+        """Whether every boundary above `leaf` sends each point the way to `leaf` (of the last ask's tree).
+
+        Shapes: x [m, dim] -> [m] bool.
+        """
+        ok = np.ones(x.shape[0], dtype=bool)
         v = leaf
-        while self.nodes[v].parent >= 0:
-            parent = self.nodes[self.nodes[v].parent]
-            assert parent.kids is not None and parent.svm is not None
-            side = parent.kids.index(v)
+        while (up := self.nodes[v].parent) >= 0:
+            parent = self.nodes[up]
+            assert parent.kids is not None and parent.boundary is not None
             idx = np.flatnonzero(ok)
             if idx.size:
-                ok[idx] = parent.svm.predict(cands[idx]) == side
-            v = self.nodes[v].parent
+                ok[idx] = parent.boundary.predict(x[idx]) == parent.kids.index(v)
+            v = up
         return ok
 
-    def _candidates(self, x: np.ndarray, leaf: int, path: list[int]) -> np.ndarray:
-        """Sobol points of the leaf's region: around up to candidates / 256 of its points (those the
-        path's SVMs keep), each in the smallest box (side doubling from 1/64 of the whole box's) that
-        is not wholly inside the region; the whole box at the root or when the region yields nothing.
-        Shapes: returns [m, dim], m >= 1."""
+    def _candidates(self, x: np.ndarray, leaf: int, split: bool) -> np.ndarray:
+        """Sobol points of the leaf's region (see the module docstring): around candidates / 256 of its
+        points (those inside it, else any of its own), or the whole box at the root or when the region
+        yields none. Shapes: returns [m, dim], m >= 1."""
         sobol = qmc.Sobol(self.dim, scramble=True, seed=self._seed_int())
-        side = 2 * self.bound
-        if path:
+        if split:
             own = self.nodes[leaf].points
-            centres = own[self._inside(x[own], leaf)]
-            if centres.size == 0:
-                centres = own
-            picks = self.rng.choice(centres, size=max(1, self.candidates // _BLOCK), replace=True)
-            kept = []
-            for c in x[picks]:
-                unit, width = sobol.random(_BLOCK), side * _SMALLEST
-                while True:
-                    lo, hi = np.clip(c - width / 2, -self.bound, self.bound), np.clip(c + width / 2, -self.bound, self.bound)
-                    pts = lo + (hi - lo) * unit
-                    ok = self._inside(pts, leaf)
-                    if not ok.all() or width >= side:
-                        break
-                    width *= 2
-                kept.append(pts[ok])
+            centres = own[self.inside(x[own], leaf)]
+            picks = x[self.rng.choice(centres if centres.size else own, size=max(1, self.candidates // _BLOCK))]
+            unit = sobol.random(_BLOCK)
+            kept = [np.empty((0, self.dim))] * len(picks)
+            growing = np.arange(len(picks))  # centres whose box is still wholly inside
+            for share in _WIDTHS:
+                half = self.bound * share
+                lo = np.clip(picks[growing] - half, -self.bound, self.bound)
+                hi = np.clip(picks[growing] + half, -self.bound, self.bound)
+                pts = (lo[:, None] + (hi - lo)[:, None] * unit[None]).reshape(-1, self.dim)
+                ok = self.inside(pts, leaf).reshape(len(growing), _BLOCK)
+                for row, c in enumerate(growing.tolist()):
+                    kept[c] = pts.reshape(len(growing), _BLOCK, self.dim)[row][ok[row]]
+                growing = growing[ok.all(1)]
+                if not growing.size:
+                    break
             cands = np.concatenate(kept)
             if cands.shape[0]:
                 return cands
@@ -205,16 +219,59 @@ class LAMCTS(Optimizer):
         return int(self.rng.integers(2**31))
 
 
+def _two_means(data: np.ndarray, rng: np.random.Generator, iterations: int = 100) -> np.ndarray:
+    """KMeans with two clusters: k-means++ seeding, then Lloyd's iterations until the labels settle.
+
+    Shapes: data [n, k] -> labels [n] in {0, 1}.
+    """
+    first = data[rng.integers(data.shape[0])]
+    d2 = ((data - first) ** 2).sum(1)
+    if not d2.sum() > 0:
+        return np.zeros(data.shape[0], dtype=np.int64)
+    centres = np.stack([first, data[rng.choice(data.shape[0], p=d2 / d2.sum())]])
+    labels = np.full(data.shape[0], -1)
+    for _ in range(iterations):
+        new = ((data[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        if np.array_equal(new, labels) or np.unique(new).size < 2:
+            return new
+        labels = new
+        centres = np.stack([data[labels == k].mean(0) for k in (0, 1)])
+    return labels
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances. Shapes: a [n, d], b [m, d] -> [n, m]."""
+    return np.sqrt(np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T, 0.0))
+
+
+def _matern52(dist: np.ndarray, length: float) -> np.ndarray:
+    """Matern-5/2 kernel (unit amplitude) of distances. Shapes: any -> the same."""
+    r = math.sqrt(5.0) * dist / length
+    return (1.0 + r + r * r / 3.0) * np.exp(-r)
+
+
 def _expected_improvement(x: np.ndarray, y: np.ndarray, cands: np.ndarray, xi: float = 1e-3) -> np.ndarray:
-    """EI (minimization) of a GP fitted to (x, y) at `cands`. Shapes: x [n, d], y [n], cands [m, d] -> [m]."""
-    kernel = ConstantKernel(1.0) * Matern(length_scale=1.0, nu=2.5)
-    gp = GaussianProcessRegressor(kernel=kernel, alpha=0.1**2, normalize_y=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # hyperparameters at a bound: the fit still serves
-        gp.fit(x, y)
-    mu, sigma = gp.predict(cands, return_std=True)
-    improvement = gp.predict(x).min() - mu - xi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = improvement / sigma
-        ei = improvement * norm.cdf(z) + sigma * norm.pdf(z)
-    return np.where(sigma > 0, ei, 0.0)
+    """EI (minimization) at `cands` of a GP on (x, y): standardized targets, Matern-5/2, noise 0.1^2,
+    length scale by marginal likelihood over `_LENGTHS` x the median distance.
+    Shapes: x [n, d], y [n], cands [m, d] -> [m]."""
+    mean, std = y.mean(), y.std() or 1.0
+    t = (y - mean) / std
+    dist = _distances(x, x)
+    median = float(np.median(dist[dist > 0])) if (dist > 0).any() else 1.0
+    best: tuple[float, float, np.ndarray, np.ndarray, np.ndarray] | None = None
+    for length in (median * m for m in _LENGTHS):
+        k = _matern52(dist, length)
+        chol = np.linalg.cholesky(k + 0.1**2 * np.eye(x.shape[0]))
+        alpha = cho_solve((chol, True), t)
+        evidence = -0.5 * t @ alpha - np.log(np.diag(chol)).sum()
+        if best is None or evidence > best[0]:
+            best = (evidence, length, k, chol, alpha)
+    assert best is not None
+    _, length, k, chol, alpha = best
+    k_star = _matern52(_distances(cands, x), length)
+    mu = k_star @ alpha
+    v = solve_triangular(chol, k_star.T, lower=True)
+    sigma = np.sqrt(np.maximum(1.0 - (v * v).sum(0), 1e-12))
+    improvement = (k @ alpha).min() - mu - xi / std
+    z = improvement / sigma
+    return improvement * norm.cdf(z) + sigma * norm.pdf(z)

@@ -47,7 +47,7 @@ def _cuda_missing() -> str:
         (["--channels", "0"], "C must be a positive integer, got 0"),
         (["--depth", "0"], "N must be a positive integer, got 0"),
         (["--channels", "-2"], "C must be a positive integer, got -2"),
-        (["--sampler", "ddas", "--lam", "-1"], "DDAS setting lam must be >= 0"),
+        (["--sampler", "ddas-cost", "--lam", "-1"], "DDAS setting lam must be >= 0"),
         (["--lam", "0.3"], "sampler 'uniform' has no setting(s) ['lam']"),
         (["--device", "tpu"], "unknown torch device 'tpu'"),
         (["--lr", "0"], "lr must be > 0"),

@@ -17,8 +17,9 @@ Optimizer, OptimizerError, get_optimizer = optimizers.Optimizer, optimizers.Opti
 NAMES = optimizers.OPTIMIZERS.names()
 DIM = 8
 # Per-name construction kwargs for the conformance tests (n_obj=1 unless listed; nao: fewer fit steps, for speed;
-# bo: several rows per ask, so partial rejection is exercised).
-KWARGS: dict[str, dict[str, object]] = {"nsga2": {"n_obj": 2}, "nao": {"fit_steps": 20}, "bo": {"batch": 4}}
+# bo, lamcts: several rows per ask, so partial rejection is exercised).
+KWARGS: dict[str, dict[str, object]] = {"nsga2": {"n_obj": 2}, "nao": {"fit_steps": 20}, "bo": {"batch": 4},
+                                        "lamcts": {"batch": 4}}
 # best f after 400 evaluations of the shifted sphere must be below this fraction of the best of 400 N(0, I)
 # samples (about 2.1 at seed 0). Measured over seeds 0-19: worst ratio cso 0.12, nsga2 0.15, nao 0.07, median
 # about 0.035; at seed 0: cso 0.12, nsga2 0.015, nao 0.05.

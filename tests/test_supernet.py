@@ -20,7 +20,7 @@ from archlatent.oneshot.checkpoints import save_supernet
 from archlatent.oneshot.data import DataSpec, make_loader, synthetic
 from archlatent.oneshot.final import train_final
 from archlatent.oneshot.nets import build_supernet, count_flops_m, standalone_network
-from archlatent.oneshot.samplers import DDASSampler, UniformSampler
+from archlatent.oneshot.samplers import DDASCostSampler, UniformSampler
 from archlatent.oneshot.train import train_supernet
 from archlatent.pareto import ParetoFront
 from archlatent.spaces.nb201 import OPS as NB201_OPS
@@ -179,7 +179,7 @@ def test_registered_evaluator_builds_from_config_charges_each_answer_and_pickles
 # -- DDAS ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("space", ["nb201", "darts"])
 def test_ddas_actions_decode_to_the_encoded_architecture(space):
-    sampler = DDASSampler(get_space(space), cost=lambda g: 1.0)
+    sampler = DDASCostSampler(get_space(space), cost=lambda g: 1.0)
     for seed in range(5):
         genotype = _sample(space, seed)
         assert sampler.codec.decode(sampler.codec.encode(genotype)).key() == genotype.key()
@@ -188,7 +188,7 @@ def test_ddas_actions_decode_to_the_encoded_architecture(space):
 def test_ddas_run_keeps_a_non_dominated_front(data):
     space = get_space("nb201")
     net = build_supernet("nb201", seed=0, num_classes=4, **SMALL["nb201"])
-    sampler = DDASSampler(space, cost=lambda g: count_flops_m(net, g, image_size=16), warmup=3, batch_size=4, seed=0)
+    sampler = DDASCostSampler(space, cost=lambda g: count_flops_m(net, g, image_size=16), warmup=3, batch_size=4, seed=0)
     train_supernet(net, data, steps=8, batch_size=24, sampler=sampler, seed=0)
     assert len(sampler.history) == 8 and sampler.stored == 8
     front = sampler.front.front()
@@ -205,7 +205,7 @@ def test_samplers_have_their_own_rng():
     space = get_space("nb201")
     state = torch.get_rng_state()
     a = [UniformSampler(space, seed=4).sample().key() for _ in range(2)]
-    d1, d2 = DDASSampler(space, cost=lambda g: 1.0, seed=4), DDASSampler(space, cost=lambda g: 1.0, seed=4)
+    d1, d2 = DDASCostSampler(space, cost=lambda g: 1.0, seed=4), DDASCostSampler(space, cost=lambda g: 1.0, seed=4)
     assert a[0] == a[1] and d1.sample().key() == d2.sample().key()
     assert torch.equal(state, torch.get_rng_state())
     front = ParetoFront(lambda g: 2.0)

@@ -20,10 +20,10 @@ from archlatent.evaluators.supernet import SupernetEvaluator
 from archlatent.files import write_atomic
 from archlatent.genotype import Genotype
 from archlatent.oneshot.checkpoints import save_supernet
-from archlatent.oneshot.data import DATASETS, DataSpec, load_dataset
+from archlatent.oneshot.data import DATASETS, DataSpec, ImageData, load_dataset
+from archlatent.oneshot.distributed import Distributed, session
 from archlatent.oneshot.final import RECIPES, recipe, train_final
 from archlatent.oneshot.nets import NETWORKS, SUPERNETS, build_supernet, count_flops_m
-from archlatent.oneshot.runtime import pick_device
 from archlatent.oneshot.samplers import SAMPLERS
 from archlatent.oneshot.train import train_supernet
 from archlatent.pareto import ParetoFront
@@ -89,6 +89,25 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
+@contextlib.contextmanager
+def _claimed(dist: Distributed, out: Path, **rule: Any) -> Iterator[Path]:
+    """`out` claimed and locked by rank 0 (the one that writes); a refusal stops every rank.
+
+    Under ``torchrun --nproc-per-node K`` every rank runs the command; the others only train.
+    """
+    dist.on_main(lambda: claim(out, **rule))
+    with locked(out) if dist.is_main else contextlib.nullcontext():
+        yield out
+
+
+def _load(dist: Distributed, load: Callable[[bool], ImageData], download: bool) -> ImageData:
+    """`load(download)`; with several processes rank 0 downloads first, so no two fetch one file at once."""
+    if not download or dist.world == 1:
+        return load(download)
+    data = dist.on_main(lambda: load(True))
+    return data if data is not None else load(False)
+
+
 # -- supernet ---------------------------------------------------------------------------------------------
 def _setup_supernet(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -127,12 +146,16 @@ def run_supernet(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    with session(args.device) as (dist, device):
+        return _train_on(args, dist, device)
+
+
+def _train_on(args: argparse.Namespace, dist: Distributed, device: Any) -> int:
     space = get_space(args.space)
-    device = pick_device(args.device)
     spec = DataSpec(
         args.dataset, str(args.data) if args.data else None, args.valid_fraction, args.seed, args.synthetic_n
     )
-    data = spec.load(download=args.download)
+    data = _load(dist, lambda download: spec.load(download=download), args.download)
     config = {**_size(SUPERNETS.get(args.space).depth, args), "num_classes": data.num_classes}
     supernet = build_supernet(args.space, seed=args.seed, **config).to(device)
 
@@ -142,8 +165,8 @@ def _train(args: argparse.Namespace) -> int:
     settings = {} if args.lam is None else {"lam": args.lam}
     wants_front = args.front or SAMPLERS.get(args.sampler).requires_cost
     sampler = SAMPLERS.create(args.sampler, space, seed=args.seed, cost=flops if wants_front else None, **settings)
-    out = claim(args.out, force=args.force, holds=SUPERNET_FILES)
-    with locked(out), _bar(args.progress, f"supernet {args.space}") as progress:
+    with _claimed(dist, args.out, force=args.force, holds=SUPERNET_FILES) as out, \
+            _bar(args.progress and dist.is_main, f"supernet {args.space}") as progress:
         stats = train_supernet(
             supernet,
             data,
@@ -156,6 +179,7 @@ def _train(args: argparse.Namespace) -> int:
             device=device,
             amp=not args.no_amp,
             progress=progress,
+            dist=dist,
         )
         meta = {
             "space": args.space,
@@ -173,11 +197,13 @@ def _train(args: argparse.Namespace) -> int:
             },
             "stats": stats,
         }
-        save_supernet(out / "supernet.pt", supernet, spec, meta)
-        _write_json(out / "supernet.json", meta)
-        if sampler.front is not None:
-            _write_front(out, space, sampler.front, f"{args.sampler} on {space.name}")
-    emit({"out": str(out), **meta})
+        if dist.is_main:
+            save_supernet(out / "supernet.pt", supernet, spec, meta)
+            _write_json(out / "supernet.json", meta)
+            if sampler.front is not None:
+                _write_front(out, space, sampler.front, f"{args.sampler} on {space.name}")
+            emit({"out": str(out), **meta})
+        dist.barrier()
     return 0
 
 
@@ -226,9 +252,13 @@ def _setup_final(p: argparse.ArgumentParser) -> None:
     "train-final", "train an architecture from scratch with its space's recipe (checkpoint + resume)", _setup_final
 )
 def run_final(args: argparse.Namespace) -> int:
+    with session(args.device) as (dist, device):
+        return _final_on(args, dist, device)
+
+
+def _final_on(args: argparse.Namespace, dist: Distributed, device: Any) -> int:
     space = get_space(args.space)
     genotype = space.parse(args.genotype)
-    device = pick_device(args.device)
     overrides: dict[str, Any] = {}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -238,9 +268,10 @@ def run_final(args: argparse.Namespace) -> int:
     if size:
         overrides["network"] = {**RECIPES[args.space].network, **size}
     recipe(args.space, **overrides)  # refuse bad settings before anything is written
-    data = load_dataset(args.dataset, args.data, args.download, n=args.synthetic_n, seed=args.seed)
-    out = claim(args.out, force=args.force, resume=args.resume, holds=FINAL_FILES)
-    with locked(out), _bar(args.progress, "train-final") as progress:
+    data = _load(dist, lambda download: load_dataset(args.dataset, args.data, download, n=args.synthetic_n,
+                                                     seed=args.seed), args.download)
+    with _claimed(dist, args.out, force=args.force, resume=args.resume, holds=FINAL_FILES) as out, \
+            _bar(args.progress and dist.is_main, "train-final") as progress:
         result = train_final(
             space,
             genotype,
@@ -251,8 +282,11 @@ def run_final(args: argparse.Namespace) -> int:
             device=device,
             amp=not args.no_amp,
             progress=progress,
+            dist=dist,
             **overrides,
         )
-        _write_json(out / "final.json", result)
-    emit({"out": str(out), **result})
+        if dist.is_main:
+            _write_json(out / "final.json", result)
+            emit({"out": str(out), **result})
+        dist.barrier()
     return 0

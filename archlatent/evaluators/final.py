@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from archlatent.errors import ArchLatentError, InvalidArchitecture
@@ -56,6 +57,7 @@ class FinalEvaluator(Evaluator):
         if device is not None:
             pick_device(device)  # a device this torch cannot use is refused here, once
         self.space, self.space_name, self.data = space, space.name, data
+        self.size(space.sample(np.random.default_rng(0)))  # network sizes it does not take are refused here
         self.seed, self.device, self.amp, self.overrides = seed, device, amp, overrides
         self._provenance = {"dataset": data.name, "recipe": f"{space.name} recipe with {overrides}", **(provenance or {})}
 

@@ -31,6 +31,13 @@ class Executor(ABC):
     def close(self) -> None:
         """Release workers; the default has none."""
 
+    @classmethod
+    def check(cls) -> None:
+        """Raise one ArchLatentError when this executor cannot run here (a missing extra); starts nothing.
+
+        The CLI calls it before it writes a run folder, so a missing dependency leaves nothing behind.
+        """
+
 
 EXECUTORS: Registry[Executor] = Registry("executor")
 

@@ -13,6 +13,7 @@ module loads (and registers ``ray``) without Ray installed.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -21,8 +22,6 @@ from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import Cost, Evaluator
 from archlatent.executors.base import EXECUTORS, Executor, Outcome
 from archlatent.genotype import Genotype
-
-log = logging.getLogger(__name__)
 
 INSTALL = 'the ray executor needs Ray: pip install "archlatent[ray]"'
 
@@ -97,12 +96,16 @@ class RayExecutor(Executor):
             self._start(address, workers)
         self.workers = self._fit(workers)
 
+    @classmethod
+    def check(cls) -> None:
+        _import_ray()
+
     def _start(self, address: str | None, workers: int | None) -> None:
         """Connect to `address`, or start a local Ray with room for `workers` evaluations."""
         settings: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                     "logging_level": logging.WARNING}
         if address is None and workers is not None:
-            settings["num_cpus"] = max(os.cpu_count() or 1, int(-(-workers * self.cpus // 1)))
+            settings["num_cpus"] = max(os.cpu_count() or 1, math.ceil(workers * self.cpus))
         try:
             self._ray.init(address=address, **settings)
         except (ConnectionError, RuntimeError, ValueError) as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from archlatent.errors import ArchLatentError, CheckpointError, UnknownName
 from archlatent.genotype import Genotype
 from archlatent.oneshot.checkpoints import load_checkpoint, load_weights, save_atomic
 from archlatent.oneshot.data import ImageData, TensorLoader, make_loader
+from archlatent.oneshot.distributed import SINGLE, Distributed, Shard
 from archlatent.oneshot.nets import standalone_network
 from archlatent.oneshot.runtime import (
     check_positive,
@@ -114,6 +116,7 @@ def train_final(
     device: torch.device | str | None = None,
     amp: bool = True,
     progress: Progress | None = None,
+    dist: Distributed = SINGLE,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train `genotype`'s standalone network from scratch with its space's `RECIPES` entry.
@@ -123,7 +126,9 @@ def train_final(
     ``network={"C": 8, "layers": 5}``, ...). With `out`, ``out/final.pt`` (model, optimizer, scheduler,
     epoch, RNG states, history) is written atomically after every epoch; `resume` continues from it.
     `progress` is called after every step (``epoch``, ``step``, ``total``: steps per epoch, ``loss``).
-    Returns the history and final test accuracy (percent) on ``dataset``'s test split.
+    Returns the history and final test accuracy (percent) on ``dataset``'s test split. Under `dist`
+    (DDP, see `archlatent.oneshot.distributed`) the recipe's batch is the global batch, the history
+    holds global figures, rank 0 alone writes the checkpoint and every rank resumes from it.
     """
     space = get_space(space) if isinstance(space, str) else space
     space.validate(genotype)
@@ -140,14 +145,16 @@ def train_final(
             params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov
         )
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs, eta_min=cfg.lr_min)
-        train = make_loader(dataset, "train", cfg.batch_size, device=device, train=True, cutout=cfg.cutout, seed=seed)
+        train = dist.shard(
+            make_loader(dataset, "train", cfg.batch_size, device=device, train=True, cutout=cfg.cutout, seed=seed)
+        )
         history: list[dict[str, float]] = []
         if resume and path is not None and path.is_file():
             history = _restore(path, ident, model, optimizer, scheduler, train.generator, device)
             log.info("resuming %s from epoch %d", path, len(history))
         elif resume:
             log.warning("no checkpoint to resume from%s; starting from scratch", f" at {path}" if path else "")
-        _fit(model, cfg, train, optimizer, scheduler, history, dataset, device, amp, progress, path, ident)
+        _fit(model, cfg, train, optimizer, scheduler, history, dataset, device, amp, progress, path, ident, dist)
     return {**ident, "epochs": cfg.epochs, "history": history, "test_acc": history[-1]["test_acc"]}
 
 
@@ -187,7 +194,7 @@ def _restore(
 def _fit(
     model: nn.Module,
     cfg: Recipe,
-    train: TensorLoader,
+    train: TensorLoader | Shard,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     history: list[dict[str, float]],
@@ -197,43 +204,48 @@ def _fit(
     progress: Progress | None,
     path: Path | None,
     ident: dict[str, Any],
+    dist: Distributed,
 ) -> None:
-    """Epochs ``len(history)`` .. ``cfg.epochs - 1``, a checkpoint after each."""
+    """Epochs ``len(history)`` .. ``cfg.epochs - 1``, a checkpoint after each (written by rank 0)."""
     autocast, scaler = precision(device, amp)
     params = list(model.parameters())
-    test = make_loader(dataset, "test", 512, device=device)
+    ddp = dist.wrap(model, partial=False)  # a standalone network uses every parameter in every step
+    test = dist.shard(make_loader(dataset, "test", 512, device=device))
     for epoch in range(len(history), cfg.epochs):
         model.drop_path_prob = cfg.drop_path_prob * epoch / cfg.epochs
         model.train()
         start, total_loss, correct, seen = time.perf_counter(), 0.0, 0.0, 0
         for step, (x, y) in enumerate(train, start=1):
             with autocast():
-                out = model(prepare(x, device))
+                out = ddp(prepare(x, device))
                 logits, aux = out if isinstance(out, tuple) else (out, None)
                 loss = F.cross_entropy(logits, y)
                 if aux is not None:
                     loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
-            if not torch.isfinite(loss):
+            value = dist.mean(loss.detach())  # the global batch's loss, the same on every rank
+            if not math.isfinite(value):
                 kept = f"; the last good checkpoint {path} (epoch {epoch}) is untouched" if path and epoch else ""
-                raise ArchLatentError(f"training loss became {loss.item()} at epoch {epoch + 1}, step {step}{kept}")
+                raise ArchLatentError(f"training loss became {value} at epoch {epoch + 1}, step {step}{kept}")
             optimizer_step(loss, optimizer, params, scaler, cfg.grad_clip)
             total_loss += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
             if progress is not None:
-                progress({"epoch": epoch + 1, "step": step, "total": len(train), "loss": loss.item()})
+                progress({"epoch": epoch + 1, "step": step, "total": len(train), "loss": value})
         scheduler.step()
+        total_loss, correct, seen = dist.sum(total_loss, correct, seen)
+        dist.average_buffers(model)  # every rank evaluates (and rank 0 saves) the same BatchNorm statistics
         history.append(
             {
                 "epoch": epoch + 1,
                 "train_loss": total_loss / seen,
                 "train_acc": 100.0 * correct / seen,
-                "test_acc": evaluate_accuracy(model, test, device, amp),
+                "test_acc": evaluate_accuracy(model, test, device, amp, dist=dist),
                 "lr": optimizer.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - start,
             }
         )
-        if path is not None:
+        if path is not None and dist.is_main:
             state = {
                 "format": FINAL_FORMAT,
                 **ident,
@@ -245,3 +257,4 @@ def _fit(
                 "history": history,
             }
             save_atomic(state, path)
+        dist.barrier()  # nobody reads or runs ahead of a checkpoint being written

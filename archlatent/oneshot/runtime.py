@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
 
 from archlatent.errors import ArchLatentError
+
+if TYPE_CHECKING:
+    from archlatent.oneshot.distributed import Distributed
 
 T = TypeVar("T")
 #: Device types the one-shot code runs on, and how to tell whether this torch build has one.
@@ -124,8 +127,12 @@ def evaluate_accuracy(
     device: torch.device,
     amp: bool = True,
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    dist: Distributed | None = None,
 ) -> float:
-    """Top-1 accuracy (percent) of `model` (or ``forward(x)``) over `loader`, in eval mode, no grad."""
+    """Top-1 accuracy (percent) of `model` (or ``forward(x)``) over `loader`, in eval mode, no grad.
+
+    With `dist`, `loader` is this rank's shard and the counts are summed over the ranks first.
+    """
     autocast, _ = precision(device, amp)
     run = forward if forward is not None else model
     model.eval()
@@ -134,4 +141,6 @@ def evaluate_accuracy(
         for x, y in loader:
             correct += (run(prepare(x, device)).argmax(1) == y).sum().item()
             seen += len(y)
+    if dist is not None:
+        correct, seen = dist.sum(correct, seen)
     return 100.0 * correct / max(seen, 1)

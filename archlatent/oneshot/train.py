@@ -7,6 +7,7 @@ its own seed. Progress reaches the caller only through the `progress` callback.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from archlatent.errors import ArchLatentError
 from archlatent.oneshot.data import ImageData, make_loader
+from archlatent.oneshot.distributed import SINGLE, Distributed
 from archlatent.oneshot.nets import Supernet
 from archlatent.oneshot.runtime import (
     batch_accuracy,
@@ -53,6 +55,7 @@ def train_supernet(
     device: torch.device | str | None = None,
     amp: bool = True,
     progress: Progress | None = None,
+    dist: Distributed = SINGLE,
 ) -> dict[str, Any]:
     """Train `supernet` one sampled path per step (SPOS), SGD with momentum and a cosine schedule.
 
@@ -60,12 +63,14 @@ def train_supernet(
     picks each step's genotype; when it ``wants_feedback``, the path's accuracy (percent) on the next
     batch of ``data``'s test split (the held-out validation images) is reported back after the step.
     Returns stats: images/s, peak memory (CUDA allocator peak on CUDA, process max RSS on the CPU),
-    losses. NaN loss raises ArchLatentError.
+    losses. NaN loss raises ArchLatentError. Under `dist` (DDP, see `archlatent.oneshot.distributed`)
+    `batch_size` is the global batch, every rank samples the same path, and losses, accuracies and
+    images are those of the global batch, so the stats read as one process's would.
     """
     device = pick_device(device)
     check_positive(batch_size=batch_size, lr=lr, steps=steps, epochs=epochs)
-    train = make_loader(data, "train", batch_size, device=device, train=True, seed=seed)
-    valid = make_loader(data, "test", batch_size, device=device, seed=seed)
+    train = dist.shard(make_loader(data, "train", batch_size, device=device, train=True, seed=seed))
+    valid = dist.shard(make_loader(data, "test", batch_size, device=device, seed=seed))
     if steps is None:
         if epochs is None:
             raise ArchLatentError("train_supernet needs steps or epochs")
@@ -74,6 +79,7 @@ def train_supernet(
         raise ArchLatentError(f"train_supernet needs at least one step, got {steps} ({len(train)} batches per epoch)")
     sampler = sampler if sampler is not None else SAMPLERS.create("uniform", supernet.space, seed=seed)
     to_device(supernet, device)
+    model = dist.wrap(supernet)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     params = list(supernet.parameters())
@@ -89,21 +95,23 @@ def train_supernet(
         genotype = sampler.sample()
         x, y = next(batches)
         with autocast():
-            loss = F.cross_entropy(supernet(prepare(x, device), genotype), y)
-        if not torch.isfinite(loss):
-            raise ArchLatentError(f"supernet loss became {loss.item()} at step {step + 1} of {steps}")
+            loss = F.cross_entropy(model(prepare(x, device), genotype), y)
+        losses.append(dist.mean(loss.detach()))  # the global batch's loss, the same on every rank
+        if not math.isfinite(losses[-1]):
+            raise ArchLatentError(f"supernet loss became {losses[-1]} at step {step + 1} of {steps}")
         optimizer_step(loss, optimizer, params, scaler, grad_clip)
         scheduler.step()
-        images += len(y)
-        losses.append(loss.item())
+        images += len(y) * dist.world
         info = {"step": step + 1, "total": steps, "loss": losses[-1]}
         if sampler.wants_feedback:
             vx, vy = next(valid_batches)
             with torch.no_grad(), autocast():
-                info["accuracy"] = batch_accuracy(supernet(prepare(vx, device), genotype), vy)
+                accuracy = batch_accuracy(supernet(prepare(vx, device), genotype), vy)
+            info["accuracy"] = dist.mean(accuracy, weight=len(vy))
             sampler.feedback(genotype, info["accuracy"])
         if progress is not None:
             progress(info)
+    dist.average_buffers(supernet)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -119,4 +127,5 @@ def train_supernet(
         "amp": bool(amp and device.type == "cuda"),
         "first_loss": losses[0],
         "final_loss": float(np.mean(tail)),
+        "processes": dist.world,
     }

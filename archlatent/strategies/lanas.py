@@ -4,8 +4,9 @@ Space", arXiv 1906.06832): Monte Carlo tree search over a learned partition of t
 As in the authors' NAS-Bench-101 code (facebookresearch/LaMCTS, ``LaNAS_NASBench101``): `init` random
 architectures first; then the tree (`LinearTree`: height `height`, a linear regressor of the objective on
 the space's `features` in each internal node) is refitted every `retrain` new samples; each ask walks
-from the root by UCB (Cp = `cp`) to a leaf and proposes one architecture of that leaf; each new sample
-is back-propagated along the leaf's path at once. One proposal per ask, as the reference samples.
+from the root by UCB (Cp = `cp`, losses in units of `unit`) to a leaf and proposes one architecture of
+that leaf; each new sample is back-propagated along its leaf's path at once. One proposal per ask, as
+the reference samples.
 
 Where to draw a leaf's architecture from:
 - a space of at most `pool_limit` architectures (NB201, a table's pool) is enumerated once, one
@@ -43,6 +44,7 @@ class LaNAS(Strategy):
         space: SearchSpace,
         *,
         cp: float = 0.1,
+        unit: float = 100.0,
         height: int = 5,
         init: int = 10,
         retrain: int = 20,
@@ -56,12 +58,13 @@ class LaNAS(Strategy):
                                   ("pool_limit", pool_limit, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ArchLatentError(f"lanas: {label} must be an int >= {low}, got {value!r}")
-        if isinstance(cp, bool) or not isinstance(cp, (int, float)) or not cp >= 0:
-            raise ArchLatentError(f"lanas: cp must be a number >= 0, got {cp!r}")
+        numbers_ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cp, unit))
+        if not (numbers_ok and cp >= 0 and unit > 0):
+            raise ArchLatentError(f"lanas: need numbers cp >= 0 and unit > 0, got cp={cp!r}, unit={unit!r}")
         if space.feature_size < 1:
             raise ArchLatentError(f"lanas needs the space's features; space {space.name!r} has none")
         self.cp, self.init, self.retrain, self.tries = float(cp), init, retrain, tries
-        self.tree = LinearTree(height, space.feature_size)
+        self.tree = LinearTree(height, space.feature_size, unit)
         self._fitted = False
         self._x: list[np.ndarray] = []  # features of every told sample, in order
         self._loss: list[float] = []
@@ -75,9 +78,13 @@ class LaNAS(Strategy):
             self.pool = [space.representative(g) for g in unique.values()]
             self._pool_x = space.features(self.pool)
         self._bags: dict[int, list[int]] = {}  # leaf -> pool indices not evaluated at the last refit
+        #: The node whose region the last proposal was drawn from (the selected leaf, unless the rejection
+        #: sampler fell back to an ancestor's region; 0, the root, for random proposals).
+        self.region = 0
 
     # -- protocol --------------------------------------------------------------------------------
     def ask(self) -> list[Genotype | None]:
+        self.region = 0
         if len(self._loss) < self.init:
             return [self._random()]
         if not self._fitted or self._since >= self.retrain:
@@ -87,12 +94,14 @@ class LaNAS(Strategy):
         if not any(self._bags.values()):  # every routed architecture was drawn: a refit routes the rest
             self._fit()
         open_leaves = np.array([bool(self._bags.get(leaf)) for leaf in self.tree.leaf_ids])
-        return [self._from_bag(self.tree.select(self.rng, self.cp, open_leaves))]
+        self.region = self.tree.select(self.rng, self.cp, open_leaves)
+        return [self._from_bag(self.region)]
 
     def tell(self, told: Sequence[Told]) -> None:
-        new = [t for t in told if t.status == "new"]
+        new = [(t.genotype, t.metrics) for t in told if t.status == "new"]  # both set on new proposals
         if new:
-            self._add(self.space.features([t.genotype for t in new]), [self.loss(t.metrics) for t in new])  # type: ignore[misc]
+            losses = [self.loss(m) for _, m in new]  # type: ignore[arg-type]
+            self._add(self.space.features([g for g, _ in new]), losses)  # type: ignore[misc]
 
     def warm_start(self, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
         """Labelled architectures join the samples (those that hold the objective)."""
@@ -130,13 +139,14 @@ class LaNAS(Strategy):
 
     def _from_bag(self, leaf: int) -> Genotype:
         """Draw (and remove) a uniform unevaluated member of `leaf`'s bag."""
-        bag = self._bags[leaf]
+        bag = self._bags.get(leaf, [])
         while bag:
             i = int(self.rng.integers(len(bag)))
             bag[i], bag[-1] = bag[-1], bag[i]
             g = self.pool[bag.pop()]  # type: ignore[index]
             if not self.is_seen(g):
                 return g
+        self.region = 0
         return self._random()
 
     def _rejection(self, node: int) -> Genotype:
@@ -149,6 +159,7 @@ class LaNAS(Strategy):
                 ok = self.tree.satisfies(self.space.features(drawn), region)
                 for draw, inside in zip(drawn, ok.tolist()):
                     if inside and not self.is_seen(draw):
+                        self.region = region
                         return draw
         assert draw is not None
         return draw

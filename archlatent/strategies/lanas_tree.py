@@ -10,10 +10,10 @@ its samples; UCB picks a child, an unvisited one first, ties at random.
 Everything here minimizes (the strategies' losses), so the reference's "accuracy >= boundary goes to
 the good kid" reads "loss <= boundary", and its UCB x_bar + 2 Cp sqrt(2 ln n_p / n) reads
 x_bar - 2 Cp sqrt(2 ln n_p / n), lowest first. Our choices, each said where it is made: the fit is
-exact least squares warm-started from the previous weights (`fit`); x_bar is measured in units of
-the spread of the told losses (`fit`), so Cp means what it means on the reference's accuracies in
-[0, 1] whatever the metric's unit; a node with fewer than two samples is not fitted and sends every
-point to its good child.
+exact least squares warm-started from the previous weights (`fit`); x_bar counts losses in units of
+`unit` (100 by default: our tables' accuracies are percentages, the reference's UCB with Cp = 0.1 ran
+on accuracies in [0, 1]); a node with fewer than two samples is not fitted and sends every point to
+its good child.
 
 Nodes are numbered breadth first: node v has children 2v + 1 (good) and 2v + 2 (bad).
 """
@@ -28,9 +28,10 @@ from archlatent.errors import ArchLatentError
 
 
 class LinearTree:
-    """Full binary tree of `height` levels (2^height - 1 nodes) of linear regressors over `n_features`."""
+    """Full binary tree of `height` levels (2^height - 1 nodes) of linear regressors over `n_features`;
+    the UCB counts losses in units of `unit`."""
 
-    def __init__(self, height: int, n_features: int) -> None:
+    def __init__(self, height: int, n_features: int, unit: float = 100.0) -> None:
         if isinstance(height, bool) or not isinstance(height, int) or height < 2:
             raise ArchLatentError(f"lanas: height must be an int >= 2 (a root and its leaves), got {height!r}")
         self.height = height
@@ -41,8 +42,8 @@ class LinearTree:
         #: Per internal node: the boundary (mean prediction on its samples); +inf while unfitted.
         self.bounds = np.full(self.n_internal, np.inf)
         self.n = np.zeros(self.n_nodes)  # samples per node
-        self.total = np.zeros(self.n_nodes)  # sum of their scaled losses
-        self.scale = 1.0
+        self.total = np.zeros(self.n_nodes)  # sum of their losses, in units of `unit`
+        self.unit = float(unit)
 
     # -- structure ---------------------------------------------------------------------------------
     @property
@@ -75,8 +76,6 @@ class LinearTree:
         Shapes: x [n, F], loss [n].
         """
         loss = np.asarray(loss, dtype=np.float64)
-        spread = float(loss.max() - loss.min()) if loss.size else 0.0
-        self.scale = spread if spread > 0 else 1.0
         design = np.hstack([x.astype(np.float64), np.ones((x.shape[0], 1))])
         at = np.zeros(x.shape[0], dtype=np.int64)  # every sample starts at the root
         for v in range(self.n_internal):
@@ -95,7 +94,7 @@ class LinearTree:
 
     def add(self, node: int, loss: float) -> None:
         """Back-propagate one new sample's loss from `node` up to the root (counts and sums)."""
-        scaled = loss / self.scale
+        scaled = loss / self.unit
         while True:
             self.n[node] += 1
             self.total[node] += scaled

@@ -20,6 +20,7 @@ from archlatent.oneshot.nets.ops import BUILDERS
 from archlatent.registry import Registry
 from archlatent.spaces import get_space
 from archlatent.spaces.base import SearchSpace
+from archlatent.spaces.restrict import restriction_of
 
 
 def check_sizes(what: str, **sizes: Any) -> None:
@@ -58,7 +59,9 @@ class Supernet(nn.Module, ABC):
 
     ``forward(x, genotype)`` returns the logits ``[batch, classes]`` of the single path `genotype`
     picks, so a training step on it updates only the weights on that path. `config` holds the
-    keyword arguments that rebuild the supernet (saved in its checkpoint).
+    keyword arguments that rebuild the supernet (saved in its checkpoint). Given a restricted
+    `space` (`archlatent.spaces.restrict.RestrictedSpace`), only its allowed ops are built and a
+    genotype outside it is refused; `base_space` is the unrestricted space either way.
     """
 
     name: str = ""
@@ -66,11 +69,15 @@ class Supernet(nn.Module, ABC):
     depth: ClassVar[str]
     space: SearchSpace
 
-    def __init__(self, config: dict[str, int]) -> None:
+    def __init__(self, config: dict[str, int], space: SearchSpace | None = None) -> None:
         super().__init__()
         check_sizes(f"{self.name} supernet", **config)
         self.config = dict(config)
-        self.space = get_space(self.name)
+        self.base_space = get_space(self.name)
+        if space is not None and (not isinstance(space, SearchSpace) or space.name != self.name):
+            raise ArchLatentError(f"a {self.name} supernet takes a (restricted) {self.name} space, got {space!r:.200}")
+        self.space = space if space is not None else self.base_space
+        self.restriction = restriction_of(self.space)
 
     @property
     def space_name(self) -> str:
@@ -78,10 +85,12 @@ class Supernet(nn.Module, ABC):
         return self.name
 
     def check(self, genotype: Genotype) -> None:
-        """InvalidArchitecture unless `genotype` belongs to this supernet's space."""
+        """InvalidArchitecture unless `genotype` belongs to this supernet's (restricted) space."""
         if not isinstance(genotype, Genotype) or genotype.space != self.name:
             other = genotype.space if isinstance(genotype, Genotype) else type(genotype).__name__
             raise InvalidArchitecture(f"a {self.name} supernet cannot run a genotype of space {other!r}")
+        if self.space is not self.base_space:
+            self.space.validate(genotype)
 
     @abstractmethod
     def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:

@@ -19,6 +19,7 @@ from archlatent.errors import ArchLatentError, InvalidArchitecture
 from archlatent.genotype import Genotype
 from archlatent.oneshot.nets.base import NETWORKS, SUPERNETS, Network, Supernet, check_sizes, search_op, without_affine
 from archlatent.oneshot.nets.ops import BUILDERS, FactorizedReduce, ReLUConvBN, check_ops
+from archlatent.spaces.base import SearchSpace
 from archlatent.spaces.darts import N_STEPS, OPS
 
 #: Ops a standalone DARTS cell may use: the space's, plus ``none`` (the zero op of DARTS's
@@ -202,16 +203,25 @@ class DartsNetwork(Network):
 
 
 class _DartsSearchCell(nn.Module):
-    """DARTS search cell: every op of the space on each of its 14 edges (all predecessors of every node)."""
+    """DARTS search cell: the allowed ops (every op of the space by default) on each of its 14 edges."""
 
-    def __init__(self, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool) -> None:
+    def __init__(
+        self,
+        C_prev_prev: int,
+        C_prev: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+        allowed: Sequence[Sequence[str]] = (OPS,) * DARTS_EDGES,
+    ) -> None:
         super().__init__()
         pre0, pre1 = _preprocess(C_prev_prev, C_prev, C, reduction_prev)
         self.preprocess0, self.preprocess1 = without_affine(pre0), without_affine(pre1)
         self.edges = nn.ModuleList(
-            nn.ModuleDict({op: search_op(op, C, 2 if reduction and j < 2 else 1, pool_bn=True) for op in OPS})
-            for node in range(N_STEPS)
-            for j in range(node + 2)
+            nn.ModuleDict(
+                {op: search_op(op, C, 2 if reduction and j < 2 else 1, pool_bn=True) for op in allowed[e]}
+            )
+            for e, (node, j) in enumerate((node, j) for node in range(N_STEPS) for j in range(node + 2))
         )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, pairs: list[tuple[str, int]]) -> torch.Tensor:
@@ -228,24 +238,27 @@ class DartsSupernet(Supernet):
 
     ``layers`` cells (reduction cells at layers//3 and 2*layers//3), ``C`` initial channels, stem of
     3C channels, as DARTS's ``model_search.Network``; a genotype runs its 2 (op, input) pairs per node.
+    A restricted `space` builds only its allowed ops (normal cells the normal ones, reduction cells
+    the reduce ones).
     """
 
     depth = "layers"
 
-    def __init__(self, C: int = 16, layers: int = 8, num_classes: int = 10) -> None:
-        super().__init__({"C": C, "layers": layers, "num_classes": num_classes})
+    def __init__(self, C: int = 16, layers: int = 8, num_classes: int = 10, space: SearchSpace | None = None) -> None:
+        super().__init__({"C": C, "layers": layers, "num_classes": num_classes}, space)
         if layers < 3:
             raise ArchLatentError(f"a DARTS supernet needs at least 3 cells (two reductions), got layers={layers}")
         plan = _plan(C, layers)
         self.stem = _stem(C)
         self.reductions = tuple(reduction for *_, reduction, _ in plan)
-        self.cells = nn.ModuleList(_DartsSearchCell(*cell) for cell in plan)
+        allowed = self.restriction.allowed
+        self.cells = nn.ModuleList(_DartsSearchCell(*cell, allowed[int(cell[3])]) for cell in plan)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(N_STEPS * plan[-1][2], num_classes)
 
     def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
         self.check(genotype)
-        normal, reduce = self.space.pairs(genotype)
+        normal, reduce = self.base_space.pairs(genotype)
         s0 = s1 = self.stem(x)
         for cell, reduction in zip(self.cells, self.reductions):
             s0, s1 = s1, cell(s0, s1, reduce if reduction else normal)

@@ -18,6 +18,7 @@ from archlatent.errors import ArchLatentError, InvalidArchitecture
 from archlatent.genotype import Genotype
 from archlatent.oneshot.nets.base import NETWORKS, SUPERNETS, Network, Supernet, check_sizes, search_op
 from archlatent.oneshot.nets.ops import BUILDERS, ReLUConvBN, check_ops
+from archlatent.spaces.base import SearchSpace
 from archlatent.spaces.nb201 import EDGES, OPS
 
 
@@ -112,17 +113,23 @@ class NB201Network(Network):
 
 
 class _NB201SearchCell(nn.Module):
-    """NB201 cell with all 5 ops on each of its 6 edges; `choice` picks one op index per edge."""
+    """NB201 cell with the allowed ops (all 5 by default) on each of its 6 edges; `ops` picks one per edge.
 
-    def __init__(self, C: int) -> None:
+    Each edge is a ModuleDict keyed by the op's index in `OPS` (``"0"``..``"4"``), so the state-dict
+    names (``edges.<edge>.<op index>``) are those of the unrestricted supernet.
+    """
+
+    def __init__(self, C: int, allowed: Sequence[Sequence[str]] = (OPS,) * len(EDGES)) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(nn.ModuleList(search_op(op, C, 1) for op in OPS) for _ in EDGES)
+        self.edges = nn.ModuleList(
+            nn.ModuleDict({str(OPS.index(op)): search_op(op, C, 1) for op in allowed[e]}) for e in range(len(EDGES))
+        )
 
-    def forward(self, x: torch.Tensor, choice: tuple[int, ...]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ops: Sequence[str]) -> torch.Tensor:
         nodes = [x]
         for node in range(1, 4):
-            inputs = [self.edges[e][choice[e]](nodes[src]) for e, (src, dst) in enumerate(EDGES) if dst == node]
-            nodes.append(sum(inputs))
+            edges = [(e, src) for e, (src, dst) in enumerate(EDGES) if dst == node]
+            nodes.append(sum(self.edges[e][str(OPS.index(ops[e]))](nodes[src]) for e, src in edges))
         return nodes[-1]
 
 
@@ -132,19 +139,21 @@ class NB201Supernet(Supernet):
 
     Stem, stride-2 residual blocks, head and classifier as `NB201Network` (affine BatchNorms there);
     ``N`` search cells per stage at ``C``, 2C, 4C channels, all cells sharing the sampled genotype.
+    A restricted `space` builds only its allowed ops on each edge.
     """
 
     depth = "N"
 
-    def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10) -> None:
-        super().__init__({"C": C, "N": N, "num_classes": num_classes})
-        _build_skeleton(self, C, N, num_classes, _NB201SearchCell)
+    def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, space: SearchSpace | None = None) -> None:
+        super().__init__({"C": C, "N": N, "num_classes": num_classes}, space)
+        allowed = self.restriction.allowed[0]
+        _build_skeleton(self, C, N, num_classes, lambda C_stage: _NB201SearchCell(C_stage, allowed))
 
     def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
         self.check(genotype)
-        choice = tuple(OPS.index(op) for op in self.space.edge_ops(genotype))
+        ops = self.base_space.edge_ops(genotype)
         out = self.stem(x)
         for cell in self.cells:
-            out = cell(out, choice) if isinstance(cell, _NB201SearchCell) else cell(out)
+            out = cell(out, ops) if isinstance(cell, _NB201SearchCell) else cell(out)
         return _head(self, out)
 

@@ -1,6 +1,6 @@
 """The `Sampler` interface: which architecture each single-path supernet step trains, and its registry.
 
-A sampler is built by name with keyword arguments (``SAMPLERS.create("ddas", space, seed=0,
+A sampler is built by name with keyword arguments (``SAMPLERS.create("ddas-cost", space, seed=0,
 cost=flops, lam=0.5)``); ``space``, ``seed`` and ``cost`` are what the training code supplies, the
 rest are the sampler's own settings. The loop (`archlatent.oneshot.train.train_supernet`) calls
 ``sample()`` once per step and, when ``wants_feedback`` is true, ``feedback(genotype, accuracy)``
@@ -55,8 +55,9 @@ class Sampler(ABC):
     def sample(self) -> Genotype:
         """The architecture the next training step runs."""
 
-    def feedback(self, genotype: Genotype, accuracy: float) -> None:
-        """`genotype`'s accuracy (percent, one held-out batch) just after the step that trained it."""
+    def feedback(self, genotype: Genotype, accuracy: float, loss: float | None = None) -> None:
+        """`genotype`'s accuracy (percent) and, where the loop measures it, validation `loss`, just
+        after the step that trained it (`train_supernet` reports one held-out batch, no loss)."""
         if self.front is not None:
             self.front.add(genotype, accuracy)
 

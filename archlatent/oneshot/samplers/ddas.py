@@ -1,114 +1,53 @@
-"""DDAS, Deep Deterministic Architecture Sampling (Mills et al., "Exploring Neural Architecture Search Space
-via Deep Deterministic Sampling", IEEE Access 9, 2021, doi:10.1109/ACCESS.2021.3101975): a DDPG agent that
-picks the architecture the supernet trains on each step, and the accuracy-vs-cost Pareto front of all it sampled.
+"""DDAS, Deep Deterministic Architecture Sampling, as its paper defines it (Mills et al., "Exploring Neural
+Architecture Search Space via Deep Deterministic Sampling", IEEE Access 9, 2021, doi:10.1109/ACCESS.2021.3101975).
 
-The agent follows DDPG (Lillicrap et al., ICLR 2016): an actor maps the state to a continuous action,
-one score per (edge, op); a critic scores (state, action); both have target copies updated softly;
-transitions go to a replay buffer; exploration adds Gaussian or Ornstein-Uhlenbeck noise. An action is
-discretized as DARTS derives a cell: the best-scoring op per edge (NB201), and per DARTS node the two
-inputs whose best op scores highest. The state is the previous architecture (one-hot, the shape of an
-action) with its accuracy and normalized cost; the reward is ``accuracy - lambda * normalized cost``.
-Network sizes, state, gamma and noise schedule are our choices (the defaults here), not the paper's.
+From the paper: a DDPG agent (`archlatent.oneshot.samplers.ddpg`) whose action is one sigmoid score
+per (cell, edge, op), ``none`` included (2 x 14 x 8 = 224 on DARTS), discretized by DARTS's rule;
+the state is the previous discrete architecture; each action fine-tunes the supernet on its path
+for M = 25 minibatches and is then scored on the validation split; the reward is
+``r = (dAcc + dL) / 2`` with ``dAcc = Acc(arch) - Acc(one-shot model)`` (the warmed supernet with
+every op on) and ``dL = L_V(previous) - L_V(now)``; 500 uniform random actions explore before the
+actor and critic learn; noise NL (uniform +-1e-5), G (Gaussian, std 0.05) or 4S
+(Ornstein-Uhlenbeck bursts after 32 similar steps, "similar" = fewer than 6 of the 16 active
+(edge, op) pairs differ); actor and critic 3 x 256 MLPs, Adam 1e-4 / 1e-3, tau 1e-3, gamma 0.99,
+replay batch 64; the accuracy-vs-FLOPs Pareto front of every sampled architecture.
+
+Our choices where the paper is silent: accuracies enter the reward as fractions (percent / 100) so
+both terms have a like scale; "3 x 256" is three hidden layers of 256; the first state is the
+one-shot model's (every candidate on) and its loss is the first L_V(previous); replay of 100,000;
+one agent update per action; default noise G; 4S bursts last 16 actions of OU noise (theta 0.15,
+sigma 0.2, reset per burst) over the NL noise; "similar" scales as 6/16 of the active pairs
+(NB201: fewer than 3 of 6). `archlatent.oneshot.ddas_search.run_ddas` runs the paper's protocol
+(warm-up, M minibatches, validation split, front re-scored after the run); inside
+`train_supernet` the sampler holds each action for M steps and learns from the one validation
+batch that loop reports, with dL = 0 and a reference accuracy of 0 (no warm-up there).
 """
 
 from __future__ import annotations
 
-import copy
+import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
-from archlatent.oneshot.nets.darts import DARTS_EDGES, darts_edge_index
-from archlatent.oneshot.samplers.base import SAMPLERS, Cost, Sampler
-from archlatent.spaces import darts, nb201
+from archlatent.oneshot.samplers.base import SAMPLERS, Cost
+from archlatent.oneshot.samplers.ddpg import DDPGSampler, check_settings
 from archlatent.spaces.base import SearchSpace
 
-NOISES = ("gaussian", "ou")
+NOISES = ("nl", "g", "4s")
 
 
-# -- actions <-> architectures -----------------------------------------------------------------------------------
-class _NB201Codec:
-    """NB201 actions: 6 edges x 5 op scores; the best op wins each edge."""
-
-    def __init__(self, space: nb201.NB201Space) -> None:
-        self.space = space
-        self.shape = (len(nb201.EDGES), len(nb201.OPS))
-        self.dim = int(np.prod(self.shape))
-
-    def decode(self, action: np.ndarray) -> Genotype:
-        return self.space.from_ops([nb201.OPS[i] for i in action.reshape(self.shape).argmax(1)])
-
-    def encode(self, genotype: Genotype) -> np.ndarray:
-        onehot = np.zeros(self.shape, dtype=np.float32)
-        for e, op in enumerate(self.space.edge_ops(genotype)):
-            onehot[e, nb201.OPS.index(op)] = 1.0
-        return onehot.ravel()
-
-
-class _DartsCodec:
-    """DARTS actions: 2 cells x 14 edges x 7 op scores; per node the two inputs with the best op scores."""
-
-    def __init__(self, space: darts.DartsSpace) -> None:
-        self.space = space
-        self.shape = (2, DARTS_EDGES, len(darts.OPS))
-        self.dim = int(np.prod(self.shape))
-
-    def decode(self, action: np.ndarray) -> Genotype:
-        cells = []
-        for scores in action.reshape(self.shape):
-            pairs = []
-            for node in range(darts.N_STEPS):
-                rows = [darts_edge_index(node, j) for j in range(node + 2)]
-                best = np.argsort(-scores[rows].max(1), kind="stable")[:2]
-                pairs += [(darts.OPS[int(scores[rows[j]].argmax())], int(j)) for j in best]
-            cells.append(pairs)
-        return self.space.from_pairs(*cells)
-
-    def encode(self, genotype: Genotype) -> np.ndarray:
-        onehot = np.zeros(self.shape, dtype=np.float32)
-        for c, pairs in enumerate(self.space.pairs(genotype)):
-            for p, (op, j) in enumerate(pairs):
-                onehot[c, darts_edge_index(p // 2, j), darts.OPS.index(op)] = 1.0
-        return onehot.ravel()
-
-
-#: How DDAS reads and writes the architectures of each space it drives.
-_CODECS = {"nb201": _NB201Codec, "darts": _DartsCodec}
-
-
-def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs)
-    )
-
-
-def _check_settings(**ranges: tuple[float, float, float]) -> None:
-    """ArchLatentError naming the first setting outside its closed range (value, low, high)."""
-    for name, (value, low, high) in ranges.items():
-        if not low <= value <= high:
-            allowed = f">= {low}" if high == float("inf") else f"in [{low}, {high}]"
-            raise ArchLatentError(f"DDAS setting {name} must be {allowed}, got {repr(value)[:200]}")
-
-
-# -- the sampler -------------------------------------------------------------------------------------------------
 @SAMPLERS.register("ddas")
-class DDASSampler(Sampler):
-    """DDAS (Mills et al., IEEE Access 2021): DDPG-driven architecture sampling for supernet training.
+class DDASSampler(DDPGSampler):
+    """DDAS (Mills et al., IEEE Access 2021) with the paper's reward, state, exploration and noises.
 
-    ``sample()`` proposes the next path, ``feedback(genotype, accuracy)`` (accuracy in percent on a
-    validation batch) rewards it with ``accuracy / 100 - lam * normalized cost`` (cost normalized by
-    the range seen so far) and trains the agent once the replay buffer holds a batch. The first
-    ``warmup`` actions are uniform noise. `front` is the Pareto front (accuracy vs cost) of every
-    architecture sampled. All randomness is the sampler's own: a numpy Generator and torch weights
-    built under ``fork_rng``, both from `seed`. Drives the nb201 and darts spaces; needs `cost`.
+    ``sample()`` returns the current action's path, drawing a new action every `finetune_batches`
+    calls; ``feedback(genotype, accuracy, loss)`` after the last of them completes the transition
+    (reward, replay, one DDPG update once `explore` actions are done). `set_reference` gives the
+    warmed one-shot model's validation accuracy and loss. `front` records every path fed back.
     """
-
-    spaces = tuple(_CODECS)
-    requires_cost = True
 
     def __init__(
         self,
@@ -116,118 +55,117 @@ class DDASSampler(Sampler):
         *,
         seed: int = 0,
         cost: Cost | None = None,
-        lam: float = 0.5,
-        hidden: int = 128,
-        gamma: float = 0.5,
-        tau: float = 0.01,
-        actor_lr: float = 1e-3,
+        finetune_batches: int = 25,
+        explore: int = 500,
+        noise: str = "g",
+        hidden: int = 256,
+        layers: int = 3,
+        actor_lr: float = 1e-4,
         critic_lr: float = 1e-3,
-        buffer_size: int = 10_000,
-        batch_size: int = 32,
-        warmup: int = 32,
-        noise: str = "gaussian",
-        sigma: float = 0.4,
-        sigma_min: float = 0.05,
-        sigma_decay: float = 0.995,
+        tau: float = 1e-3,
+        gamma: float = 0.99,
+        batch_size: int = 64,
+        buffer_size: int = 100_000,
+        sigma: float = 0.05,
+        nl_scale: float = 1e-5,
+        similar_steps: int = 32,
+        similar_fraction: float = 6 / 16,
+        burst_steps: int = 16,
         ou_theta: float = 0.15,
+        ou_sigma: float = 0.2,
     ) -> None:
         if noise not in NOISES:
             raise ArchLatentError(f"unknown DDAS noise {str(noise)[:200]!r}; known: {', '.join(NOISES)}")
         inf = float("inf")
-        _check_settings(
-            lam=(lam, 0.0, inf), hidden=(hidden, 1, inf), gamma=(gamma, 0.0, 1.0), tau=(tau, 0.0, 1.0),
-            actor_lr=(actor_lr, 0.0, inf), critic_lr=(critic_lr, 0.0, inf), batch_size=(batch_size, 1, inf),
-            buffer_size=(buffer_size, batch_size, inf), warmup=(warmup, 0, inf), sigma=(sigma, 0.0, inf),
-            sigma_min=(sigma_min, 0.0, inf), sigma_decay=(sigma_decay, 0.0, 1.0), ou_theta=(ou_theta, 0.0, 1.0),
+        check_settings(
+            finetune_batches=(finetune_batches, 1, inf), explore=(explore, 0, inf), layers=(layers, 1, inf),
+            sigma=(sigma, 0.0, inf), nl_scale=(nl_scale, 0.0, inf), similar_steps=(similar_steps, 1, inf),
+            similar_fraction=(similar_fraction, 0.0, 1.0), burst_steps=(burst_steps, 1, inf),
+            ou_theta=(ou_theta, 0.0, 1.0), ou_sigma=(ou_sigma, 0.0, inf),
         )  # fmt: skip
-        super().__init__(space, seed=seed, cost=cost)
-        self.codec = _CODECS[space.name](space)
-        self.lam, self.gamma, self.tau = lam, gamma, tau
-        self.batch_size, self.warmup = batch_size, warmup
-        self.noise, self.sigma, self.sigma_min, self.sigma_decay, self.ou_theta = (
-            noise,
-            sigma,
-            sigma_min,
-            sigma_decay,
-            ou_theta,
-        )
-        dim, state_dim = self.codec.dim, self.codec.dim + 2
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.actor = nn.Sequential(_mlp(state_dim, hidden, dim), nn.Tanh())
-            self.critic = _mlp(state_dim + dim, hidden, 1)
-        self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
-        self.buffer = {
-            "state": np.zeros((buffer_size, state_dim), np.float32),
-            "action": np.zeros((buffer_size, dim), np.float32),
-            "reward": np.zeros(buffer_size, np.float32),
-            "next": np.zeros((buffer_size, state_dim), np.float32),
-        }
-        self.stored = 0
-        self.state = np.zeros(state_dim, np.float32)
-        self._ou = np.zeros(dim, np.float32)
-        self._pending: tuple[str, np.ndarray] | None = None
+        super().__init__(
+            space, seed=seed, cost=cost, state_extra=0, hidden=(hidden,) * layers, squash=nn.Sigmoid(),
+            actor_lr=actor_lr, critic_lr=critic_lr, gamma=gamma, tau=tau, buffer_size=buffer_size,
+            batch_size=batch_size,
+        )  # fmt: skip
+        self.wants_feedback = True
+        self.finetune_batches, self.explore, self.noise = finetune_batches, explore, noise
+        self.sigma, self.nl_scale, self.ou_theta, self.ou_sigma = sigma, nl_scale, ou_theta, ou_sigma
+        self.similar_steps, self.burst_steps = similar_steps, burst_steps
+        n_active = len(self.codec.active(space.sample(np.random.default_rng(0))))
+        #: Consecutive architectures are similar when fewer than this many active choices differ.
+        self.similar_below = math.ceil(similar_fraction * n_active)
+        self.reference_accuracy, self.previous_loss = 0.0, None
+        self.state = self.codec.mask.astype(np.float32).ravel()  # the one-shot model: every candidate on
+        self.actions = 0
         self.history: list[dict[str, float]] = []
+        self._pending: tuple[Genotype, np.ndarray] | None = None
+        self._held = 0
+        self._similar, self._burst = 0, 0
+        self._ou = np.zeros(self.codec.dim, np.float32)
+        self._last: set | None = None
+
+    def set_reference(self, accuracy: float, loss: float | None) -> None:
+        """The warmed one-shot model's validation accuracy (percent) and loss: Acc and the first L_V(previous)."""
+        self.reference_accuracy, self.previous_loss = float(accuracy), loss
 
     def sample(self) -> Genotype:
-        """The next architecture: the actor's action plus exploration noise (uniform during warm-up)."""
-        dim = self.codec.dim
-        if len(self.history) < self.warmup:
-            action = self.rng.uniform(-1.0, 1.0, dim).astype(np.float32)
+        """The current action's path; a new action every `finetune_batches` calls."""
+        if self._pending is not None and self._held < self.finetune_batches:
+            self._held += 1
+            return self._pending[0]
+        if self.actions < self.explore:
+            action = self.rng.uniform(0.0, 1.0, self.codec.dim).astype(np.float32)
         else:
-            with torch.no_grad():
-                action = self.actor(torch.from_numpy(self.state)[None])[0].numpy()
-            action = np.clip(action + self._explore(dim), -1.0, 1.0).astype(np.float32)
-        genotype = self.codec.decode(action)
-        self._pending = (genotype.key(), action)
-        return genotype
+            action = np.clip(self.act(self.state) + self._noise(), 0.0, 1.0).astype(np.float32)
+        self.actions += 1
+        self._pending, self._held = (self.codec.decode(action), action), 1
+        return self._pending[0]
 
-    def _explore(self, dim: int) -> np.ndarray:
-        step = self.rng.standard_normal(dim).astype(np.float32) * self.sigma
-        if self.noise == "gaussian":
-            return step
-        self._ou = self._ou - self.ou_theta * self._ou + step
-        return self._ou
+    def _noise(self) -> np.ndarray:
+        dim = self.codec.dim
+        if self.noise == "g":
+            return self.rng.normal(0.0, self.sigma, dim).astype(np.float32)
+        small = self.rng.uniform(-self.nl_scale, self.nl_scale, dim).astype(np.float32)
+        if self.noise == "nl" or self._burst == 0:
+            return small
+        self._burst -= 1
+        self._ou += -self.ou_theta * self._ou + self.ou_sigma * self.rng.standard_normal(dim).astype(np.float32)
+        return small + self._ou
 
-    def feedback(self, genotype: Genotype, accuracy: float) -> None:
-        """Reward the architecture last sampled with its `accuracy` (percent) and learn from it."""
-        if self._pending is None or self._pending[0] != genotype.key():
-            raise ArchLatentError("DDAS feedback must follow sample() and name the genotype it returned")
-        action = self._pending[1]
+    def reward(self, accuracy: float, loss: float | None) -> tuple[float, float, float]:
+        """``(r, dAcc, dL)`` for a path scoring `accuracy` (percent) and `loss` (None: dL = 0)."""
+        d_acc = (accuracy - self.reference_accuracy) / 100.0
+        d_loss = self.previous_loss - loss if loss is not None and self.previous_loss is not None else 0.0
+        return (d_acc + d_loss) / 2.0, d_acc, d_loss
+
+    def feedback(self, genotype: Genotype, accuracy: float, loss: float | None = None) -> None:
+        """`genotype`'s validation accuracy (percent) and loss; the last of an action's calls completes it."""
+        action = self.check_pending(self._pending, genotype)
+        super().feedback(genotype, accuracy)
+        if self._held < self.finetune_batches:
+            return
         self._pending = None
-        point = self.front.add(genotype, accuracy)
-        low, high = self.front.cost_range()
-        cost = (point.cost - low) / (high - low) if high > low else 0.0
-        reward = accuracy / 100.0 - self.lam * cost
-        next_state = np.concatenate([self.codec.encode(genotype), [accuracy / 100.0, cost]]).astype(np.float32)
-        slot = self.stored % len(self.buffer["reward"])
-        for name, value in (("state", self.state), ("action", action), ("reward", reward), ("next", next_state)):
-            self.buffer[name][slot] = value
-        self.stored += 1
+        reward, d_acc, d_loss = self.reward(accuracy, loss)
+        if loss is not None:
+            self.previous_loss = loss
+        next_state = self.codec.encode(genotype)
+        self.remember(self.state, action, reward, next_state)
         self.state = next_state
-        self.history.append({"accuracy": float(accuracy), "cost": point.cost, "reward": float(reward)})
-        if len(self.history) > self.warmup:
-            self.sigma = max(self.sigma_min, self.sigma * self.sigma_decay)
-        if self.stored >= self.batch_size:
-            self._learn()
+        self._track(genotype)
+        self.history.append(
+            {"accuracy": float(accuracy), "loss": loss, "reward": reward, "d_acc": d_acc, "d_loss": d_loss,
+             "explored": self.actions <= self.explore, "burst": self._burst > 0}
+        )  # fmt: skip
+        if self.actions >= self.explore and self.stored >= self.batch_size:
+            self.learn()
 
-    def _learn(self) -> None:
-        """One DDPG update of critic and actor on a replay batch, then soft target updates."""
-        idx = self.rng.integers(min(self.stored, len(self.buffer["reward"])), size=self.batch_size)
-        s, a, r, s2 = (torch.from_numpy(self.buffer[k][idx]) for k in ("state", "action", "reward", "next"))
-        with torch.no_grad():
-            target = r[:, None] + self.gamma * self.critic_target(torch.cat([s2, self.actor_target(s2)], 1))
-        critic_loss = F.mse_loss(self.critic(torch.cat([s, a], 1)), target)
-        self.critic_opt.zero_grad()
-        critic_loss.backward()
-        self.critic_opt.step()
-        actor_loss = -self.critic(torch.cat([s, self.actor(s)], 1)).mean()
-        self.actor_opt.zero_grad()
-        actor_loss.backward()
-        self.actor_opt.step()
-        with torch.no_grad():
-            for net, target_net in ((self.actor, self.actor_target), (self.critic, self.critic_target)):
-                for p, tp in zip(net.parameters(), target_net.parameters()):
-                    tp.lerp_(p, self.tau)
+    def _track(self, genotype: Genotype) -> None:
+        """Count consecutive similar architectures; 4S starts an OU burst after `similar_steps` of them."""
+        active = self.codec.active(genotype)
+        similar = self._last is not None and len(active - self._last) < self.similar_below
+        self._similar = self._similar + 1 if similar else 0
+        self._last = active
+        if self.noise == "4s" and self._similar >= self.similar_steps and self._burst == 0:
+            self._burst, self._similar = self.burst_steps, 0
+            self._ou[:] = 0.0
