@@ -95,7 +95,7 @@ def main() -> None:
         try:
             for name in WORKLOADS:
                 for threads in (1, cores):
-                    key = f"{name} {'loaded' if loaded else 'idle'}"
+                    key = f"{name} {'loaded' if loaded else 'idle'} (load average {os.getloadavg()[0]:.1f})"
                     results.setdefault(key, {})[f"{threads} thread(s)"] = measure(name, threads)
                     print(key, threads, results[key][f"{threads} thread(s)"], flush=True)
         finally:

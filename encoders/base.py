@@ -228,22 +228,22 @@ class LatentAutoencoder(nn.Module, ABC):
 
     # -- tensors <-> decoded architectures -----------------------------------------------------
     def decode_tensors(self, z: Tensor) -> ArchBatch:
-        """Argmax ops, edges where the logit is > 0, mask = ops != 0 (on the model's device).
-
-        Edges touching a padding node are dropped. Shapes: z [B, d] -> ArchBatch [B, N].
+        """The decoded tensor form (on the model's device), as the space reads logits
+        (`SearchSpace.decode_logits`: argmax ops and edges with logit > 0, unless the space constrains
+        its decoding to its rules). Shapes: z [B, d] -> ArchBatch [B, N].
         """
         op_logits, adj_logits = self.decode(z)
         return self._to_batch(op_logits, adj_logits)
 
     def _to_batch(self, op_logits: Tensor, adj_logits: Tensor) -> ArchBatch:
-        ops = op_logits.argmax(-1)
-        mask = ops != 0
-        adj = (adj_logits > 0) & self.slots & mask.unsqueeze(2) & mask.unsqueeze(1)
-        return ArchBatch(ops, adj.to(torch.float32), mask)
+        return self.space.decode_logits(op_logits, adj_logits, self.slots)
 
     def _exact(self, op_logits: Tensor, adj_logits: Tensor, target: ArchBatch) -> Tensor:
-        """Per row: does the decoded tensor form equal the target's? Shapes -> [B] bool."""
-        dec = self._to_batch(op_logits, adj_logits)
+        """Per row: does the decoder's plain (unconstrained) reading equal the target? Shapes -> [B] bool.
+
+        Training measures the decoder itself, before a space's constrained reading could mend it.
+        """
+        dec = SearchSpace.decode_logits(self.space, op_logits, adj_logits, self.slots)
         ops_ok = (dec.ops == target.ops).all(1)
         adj_ok = ((dec.adj > 0.5) == (target.adj > 0.5)).logical_or(~self.slots).all(2).all(1)
         return ops_ok & adj_ok

@@ -115,7 +115,7 @@ def test_bad_flags_are_one_line_exit_2(argv, words, tmp_path, capsys, nb201_csv,
 
 def test_flags_work_after_the_command_and_help_lists_choices(capsys):
     code, out, _ = _run(["search", "--help"], capsys)
-    assert code == 0 and "bo,cso,nao,nsga2" in out.replace(" ", "").replace("{", "").replace("}", "")
+    assert code == 0 and "bo,cso,lamcts,nao,nsga2" in out.replace(" ", "").replace("{", "").replace("}", "")
     assert "(default 100)" in out and "{gin,transformer}" in out
     code, _, _ = _run(["sample", "--space", "nb201", "-n", "1", "--debug"], capsys)
     assert code == 0
@@ -162,3 +162,25 @@ def test_latent_map_of_a_run_and_of_a_checkpoint(nb201_csv, tiny_model, tmp_path
     assert code == 0 and json.loads(out)["trajectory"] == 0 and (tmp_path / "m.png").stat().st_size > 10_000
     code, _, err = _run(["latent-map", str(tmp_path)], capsys)
     assert code == 2 and "neither a model folder" in err
+
+
+@pytest.mark.parametrize("space", ["nb201", "nb101", "darts"])
+def test_fuzzed_genotype_arguments_give_one_line_and_exit_2(space, tmp_path):
+    """Whatever text reaches the CLI as a genotype, only the library's error comes out: one line, exit 2."""
+    import contextlib
+    import io
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    missing = str(tmp_path / "no-such-table.csv.gz")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.text(min_size=1, max_size=300).filter(lambda t: not t.startswith("-")))
+    def check(text):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["query", "--space", space, "--bench", missing, text])
+        assert code == 2 and err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()
+
+    check()

@@ -226,3 +226,27 @@ def test_features_fixed_length_and_one_row_per_key(space):
     rows = {g.key(): row.tobytes() for g, row in zip(samples, x)}
     assert len(set(rows.values())) == len(rows)  # different keys, different rows
     assert space.features([]).shape == (0, space.feature_size)
+
+
+def test_decode_logits_reads_random_logits_as_valid_cells_or_none(space):
+    """Every space reads decoder logits into its tensor form; DARTS's constrained decoding is always valid."""
+    import torch
+
+    from archlatent.encoders.base import NO_EDGE
+
+    g = torch.Generator().manual_seed(0)
+    n, labels = space.max_nodes, len(space.node_labels)
+    block = torch.arange(n) // space.max_cell_nodes
+    slots = torch.triu(torch.ones(n, n, dtype=torch.bool), 1) & (block[:, None] == block[None, :])
+    op_logits = torch.randn(200, n, labels, generator=g)
+    adj_logits = torch.randn(200, n, n, generator=g).masked_fill(~slots, NO_EDGE)
+    decoded = space.from_tensors(space.decode_logits(op_logits, adj_logits, slots))
+    assert all(d is None or space.is_valid(d) for d in decoded)
+    if space.name == "darts":
+        assert all(d is not None for d in decoded) and len({d.key() for d in decoded}) > 190
+    # a cell's own one-hot logits decode back to it
+    sample = [space.sample(np.random.default_rng(i)) for i in range(20)]
+    batch = space.to_tensors(sample)
+    exact = space.decode_logits(torch.nn.functional.one_hot(batch.ops, labels).float() * 10 - 5,
+                                (batch.adj * 20 - 10).masked_fill(~slots, NO_EDGE), slots)
+    assert space.from_tensors(exact) == sample

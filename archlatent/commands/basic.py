@@ -103,13 +103,14 @@ def run_query(args: argparse.Namespace) -> int:
     from archlatent.evaluators.tabular import TabularEvaluator
 
     space = get_space(args.space)
-    table = load_table(args.space, args.bench)
     if not args.arch and not args.index:
         raise ArchLatentError("name at least one architecture (text form) or --index N")
+    hashes = [len(t) == 32 and all(c in "0123456789abcdef" for c in t) and hasattr(space, "nasbench_hash")
+              for t in args.arch]
+    parsed = [None if h else space.parse(t) for t, h in zip(args.arch, hashes)]  # bad text: refused before loading
+    table = load_table(args.space, args.bench)
     genotypes = [table.genotype_at(i) for i in args.index]
-    for text in args.arch:
-        is_hash = len(text) == 32 and all(c in "0123456789abcdef" for c in text)
-        genotypes.append(table.find_hash(text) if is_hash and table.hash_of is not None else space.parse(text))
+    genotypes += [table.find_hash(t) if g is None else g for t, g in zip(args.arch, parsed)]
     evaluator = TabularEvaluator(table, args.dataset or "cifar10")
     results = []
     for g, m in zip(genotypes, evaluator.evaluate(genotypes)):

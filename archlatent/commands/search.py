@@ -127,6 +127,9 @@ def run_search_command(args: argparse.Namespace) -> int:
         config = config_from_args(args)  # a bad config is refused before anything is written
         out = claim(args.out, force=args.force, holds=("journal.sqlite", "config.json", "result.json", "model"))
     config = config.replace(out=str(out))
+    from archlatent.executors import EXECUTORS
+
+    EXECUTORS.get(config.executor).check()  # e.g. ray not installed: refused before anything is written
     with locked(out):
         if args.force and args.resume is None:
             import shutil

@@ -83,7 +83,8 @@ class RayExecutor(Executor):
         self._ray = ray = _import_ray()
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ArchLatentError(f"ray executor: workers must be an integer >= 1, got {workers!r:.200}")
-        if not cpus_per_eval > 0 or not gpus_per_eval >= 0:
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cpus_per_eval, gpus_per_eval))
+        if not (numbers and cpus_per_eval > 0 and gpus_per_eval >= 0):
             raise ArchLatentError(f"ray executor: need cpus_per_eval > 0 and gpus_per_eval >= 0, "
                                   f"got {cpus_per_eval!r:.50} and {gpus_per_eval!r:.50}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:

@@ -211,6 +211,18 @@ class SearchSpace(ABC):
             out.append(self._try_make(cells) if len(cells) == len(self.cell_names) else None)
         return out
 
+    def decode_logits(self, op_logits: torch.Tensor, adj_logits: torch.Tensor, slots: torch.Tensor) -> ArchBatch:
+        """The tensor form a decoder's logits stand for: argmax labels, edges where the logit is > 0.
+
+        Spaces whose valid cells are a thin set of all labelled DAGs (DARTS) override this with a
+        decoding constrained to their rules, so that every latent point decodes to a valid cell.
+        Shapes: op_logits [B, N, labels], adj_logits [B, N, N], slots [N, N] (possible edges) -> ArchBatch.
+        """
+        ops = op_logits.argmax(-1)
+        mask = ops != 0
+        adj = (adj_logits > 0) & slots & mask.unsqueeze(2) & mask.unsqueeze(1)
+        return ArchBatch(ops, adj.to(torch.float32), mask)
+
     def _try_make(self, cells: list[Cell]) -> Genotype | None:
         try:
             return self.make(cells)

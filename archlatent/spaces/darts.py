@@ -18,7 +18,9 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
+from archlatent.batch import ArchBatch
 from archlatent.errors import InvalidArchitecture
 from archlatent.genotype import Cell, Genotype
 from archlatent.spaces.base import SPACES, SearchSpace, quote
@@ -248,6 +250,44 @@ class DartsSpace(SearchSpace):
     def format(self, genotype: Genotype) -> str:
         normal, reduce = self.pairs(genotype)
         return f"Genotype(normal={normal!r}, normal_concat={CONCAT!r}, reduce={reduce!r}, reduce_concat={CONCAT!r})"
+
+    # -- decoding constrained to the rules ------------------------------------------------------------
+    def decode_logits(self, op_logits: torch.Tensor, adj_logits: torch.Tensor, slots: torch.Tensor) -> ArchBatch:
+        """The valid cell nearest to a decoder's logits: per op node the best-scoring op of `OPS`, per
+        intermediate node the two distinct inputs whose edge logits into its two op nodes sum highest;
+        the fixed wiring (inputs, ``add`` nodes, output) as the space defines it.
+
+        Unconstrained argmax decoding leaves all but ~1 % of the latent box invalid (a missing or
+        doubled input anywhere breaks the cell); this reads the same logits under the space's rules, so
+        every latent point decodes to a cell (as DARTS itself derives a cell from its alphas).
+        Shapes: op_logits [B, N, labels], adj_logits [B, N, N] -> ArchBatch [B, N].
+        """
+        b, n, m = op_logits.shape[0], self.max_nodes, self.max_cell_nodes
+        device = op_logits.device
+        first, count = self._label_index[OPS[0]], len(OPS)
+        ops = torch.zeros(b, n, dtype=torch.long, device=device)
+        adj = torch.zeros(b, n, n, dtype=torch.float32, device=device)
+        rows = torch.arange(b, device=device)
+        for cell in range(len(self.cell_names)):
+            off = cell * m
+            ops[:, off], ops[:, off + 1] = self._label_index["input0"], self._label_index["input1"]
+            ops[:, off + OUTPUT] = self._label_index["output"]
+            for node in range(2, 2 + N_STEPS):
+                add = off + _add_node(node)
+                ops[:, add] = self._label_index[ADD]
+                adj[:, add, off + OUTPUT] = 1.0
+                sources = torch.tensor([off, off + 1, *(off + _add_node(k) for k in range(2, node))], device=device)
+                pair = [add - 2, add - 1]  # the node's two op nodes
+                for v in pair:
+                    ops[:, v] = first + op_logits[:, v, first : first + count].argmax(-1)
+                    adj[:, v, add] = 1.0
+                score = adj_logits[:, sources, pair[0]][:, :, None] + adj_logits[:, sources, pair[1]][:, None, :]
+                k = len(sources)
+                score = score.masked_fill(torch.eye(k, dtype=torch.bool, device=device), -torch.inf).flatten(1)
+                best = score.argmax(1)
+                adj[rows, sources[best // k], pair[0]] = 1.0
+                adj[rows, sources[best % k], pair[1]] = 1.0
+        return ArchBatch(ops, adj, ops != 0)
 
     # -- sampling and edits -----------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Genotype:

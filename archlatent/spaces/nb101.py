@@ -18,7 +18,9 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
+from archlatent.batch import ArchBatch
 from archlatent.errors import InvalidArchitecture
 from archlatent.genotype import Cell, Genotype, md5_hex
 from archlatent.spaces.base import SPACES, SearchSpace, quote
@@ -115,6 +117,15 @@ class NB101Space(SearchSpace):
             genotype = self._try_make([Cell.from_matrix(ops, matrix)])
             if genotype is not None:
                 return self.canonicalize(genotype)
+
+    def decode_logits(self, op_logits: torch.Tensor, adj_logits: torch.Tensor, slots: torch.Tensor) -> ArchBatch:
+        """Logits read as the nearest cell that obeys the rules (`archlatent.spaces.nb101_decode`).
+
+        Shapes: op_logits [B, 7, labels], adj_logits [B, 7, 7] -> ArchBatch [B, 7].
+        """
+        from archlatent.spaces import nb101_decode
+
+        return nb101_decode.decode(self, op_logits, adj_logits)
 
     def neighbours(self, genotype: Genotype) -> list[Genotype]:
         """Every valid spec one edit from the pruned cell.
