@@ -87,16 +87,17 @@ class LAMCTS(Optimizer):
         candidates: int = 2048,
         batch: int = 1,
         gp_max: int = 300,
+        noise: float = 0.1,
     ) -> None:
         super().__init__(dim, n_obj=n_obj, seed=seed)
         for label, value, low in (("n_init", n_init, 2), ("leaf_size", leaf_size, 2), ("candidates", candidates, 1),
                                   ("batch", batch, 1), ("gp_max", gp_max, 2)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise OptimizerError(f"lamcts: {label} must be an int >= {low}, got {value!r}")
-        if not (cp >= 0.0 and bound > 0.0):
-            raise OptimizerError(f"lamcts: need cp >= 0 and bound > 0; got cp={cp!r}, bound={bound!r}")
+        if not (cp >= 0.0 and bound > 0.0 and noise >= 0.0):
+            raise OptimizerError(f"lamcts: need cp >= 0, bound > 0, noise >= 0; got {cp!r}, {bound!r}, {noise!r}")
         self.n_init, self.leaf_size, self.cp, self.bound = n_init, leaf_size, float(cp), float(bound)
-        self.candidates, self.batch, self.gp_max = candidates, batch, gp_max
+        self.candidates, self.batch, self.gp_max, self.noise = candidates, batch, gp_max, float(noise)
         self.nodes: list[_Node] = []  # the tree of the last ask
         self.leaf = 0  # the leaf (of `nodes`) the last ask drew from
 
@@ -116,7 +117,7 @@ class LAMCTS(Optimizer):
         if fit is None:  # a leaf too big to split further: its best gp_max points
             own = self.nodes[leaf].points
             fit = own[np.argsort(y[own], kind="stable")[: self.gp_max]]
-        ei = _expected_improvement(x[fit], y[fit], cands)
+        ei = _expected_improvement(x[fit], y[fit], cands, self.noise)
         return torch.from_numpy(cands[np.argsort(-ei, kind="stable")[: self.batch]]).float()
 
     def _tell(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
@@ -250,9 +251,11 @@ def _matern52(dist: np.ndarray, length: float) -> np.ndarray:
     return (1.0 + r + r * r / 3.0) * np.exp(-r)
 
 
-def _expected_improvement(x: np.ndarray, y: np.ndarray, cands: np.ndarray, xi: float = 1e-3) -> np.ndarray:
-    """EI (minimization) at `cands` of a GP on (x, y): standardized targets, Matern-5/2, noise 0.1^2,
-    length scale by marginal likelihood over `_LENGTHS` x the median distance.
+def _expected_improvement(
+    x: np.ndarray, y: np.ndarray, cands: np.ndarray, noise: float, xi: float = 1e-3
+) -> np.ndarray:
+    """EI (minimization) at `cands` of a GP on (x, y): standardized targets, Matern-5/2, noise standard
+    deviation `noise` in y's units, length scale by marginal likelihood over `_LENGTHS` x the median distance.
     Shapes: x [n, d], y [n], cands [m, d] -> [m]."""
     mean, std = y.mean(), y.std() or 1.0
     t = (y - mean) / std
@@ -261,7 +264,7 @@ def _expected_improvement(x: np.ndarray, y: np.ndarray, cands: np.ndarray, xi: f
     best: tuple[float, float, np.ndarray, np.ndarray, np.ndarray] | None = None
     for length in (median * m for m in _LENGTHS):
         k = _matern52(dist, length)
-        chol = np.linalg.cholesky(k + 0.1**2 * np.eye(x.shape[0]))
+        chol = np.linalg.cholesky(k + ((noise / std) ** 2 + 1e-6) * np.eye(x.shape[0]))
         alpha = cho_solve((chol, True), t)
         evidence = -0.5 * t @ alpha - np.log(np.diag(chol)).sum()
         if best is None or evidence > best[0]:
