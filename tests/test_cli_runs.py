@@ -184,3 +184,62 @@ def test_fuzzed_genotype_arguments_give_one_line_and_exit_2(space, tmp_path):
         assert code == 2 and err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()
 
     check()
+
+
+def test_journal_damage_is_one_clear_error(nb201_csv, tmp_path, capsys):
+    import sqlite3
+
+    out = tmp_path / "run"
+    assert _run(_search(nb201_csv, out, "--strategy", "rea", "--budget", "12"), capsys)[0] == 0
+    db = sqlite3.connect(out / "journal.sqlite")
+    db.execute("DELETE FROM evals WHERE seq = 4")
+    db.commit()
+    db.close()
+    code, _, err = _run(["search", "--resume", str(out)], capsys)
+    assert code == 2 and "evaluation 4 is missing" in err and err.count("\n") == 1
+    (out / "journal.sqlite").write_bytes(b"")
+    code, _, err = _run(["search", "--resume", str(out)], capsys)
+    assert code == 2 and "is empty (0 bytes" in err
+    (out / "journal.sqlite").unlink()
+    code, _, err = _run(["search", "--resume", str(out)], capsys)
+    assert code == 0 and "starts over" in err
+    assert json.loads((out / "result.json").read_text())["queries"] == 12
+
+
+def test_a_journal_row_without_the_objective_is_named(nb201_csv, tmp_path, capsys):
+    import sqlite3
+
+    out = tmp_path / "run"
+    assert _run(_search(nb201_csv, out, "--strategy", "rea", "--budget", "12"), capsys)[0] == 0
+    db = sqlite3.connect(out / "journal.sqlite")
+    db.execute("UPDATE evals SET metrics = ? WHERE seq = 0", (json.dumps({"flops_m": 1.0}),))
+    db.commit()
+    db.close()
+    code, _, err = _run(["search", "--resume", str(out), "--budget", "20"], capsys)
+    assert code == 2 and "journal" in err and "gives no 'valid_acc'" in err
+
+
+def test_an_old_run_folder_is_refused_clearly(tmp_path, capsys):
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"space": "nb201", "optimizer": "rea", "remap": True, "budget": 10}))
+    code, _, err = _run(["search", "--resume", str(out)], capsys)
+    assert code == 2 and "archlatent 0.1" in err
+
+
+def test_query_by_benchmark_index_and_by_nasbench_hash(nb201_csv, nb101_csv, capsys):
+    code, out, _ = _run(["query", "--space", "nb201", "--bench", str(nb201_csv), "--index", "6111"], capsys)
+    entry = json.loads(out)["results"][0]
+    assert code == 0 and entry["index"] == 6111 and entry["metrics"]["valid_acc"] == pytest.approx(91.6067, abs=1e-3)
+    code, out, _ = _run(["query", "--space", "nb201", "--bench", str(nb201_csv), entry["arch"]], capsys)
+    assert json.loads(out)["results"][0]["index"] == 6111
+    code, out, _ = _run(["query", "--space", "nb101", "--bench", str(nb101_csv), "--index", "0"], capsys)
+    assert code == 2 or "results" in out
+    from archlatent.evaluators.tables import load_table
+    from archlatent.spaces import get_space
+
+    g = load_table("nb101", nb101_csv).genotypes[3]
+    digest = get_space("nb101").nasbench_hash(g)
+    code, out, _ = _run(["query", "--space", "nb101", "--bench", str(nb101_csv), digest], capsys)
+    result = json.loads(out)["results"][0]
+    assert code == 0 and result["key"] == g.key() and result["nasbench_hash"] == digest

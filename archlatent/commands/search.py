@@ -171,6 +171,9 @@ def _resumed(args: argparse.Namespace) -> Any:
                                "objectives", "evaluator", "bench", "supernet", "config", "remap", "samples", "epochs"}
     if typed:
         raise ArchLatentError(f"--resume continues the run as it was configured; it cannot change {sorted(typed)}")
+    if isinstance(data, dict) and {"remap", "bench", "supernet", "samples", "epochs"} & set(data):  # 0.1's flat keys
+        raise ArchLatentError(f"cannot resume {args.resume}: it was written by archlatent 0.1 (an older config "
+                              "layout); start a new run with --out")
     config = SearchConfig.from_dict(data, source=f"{path}")
     if "budget" in vars(args):
         config = config.replace(budget=args.budget)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,9 @@ class SupernetEvaluator(Evaluator):
     ) -> None:
         super().__init__()
         check_positive(recal_batches=recal_batches, batch_size=batch_size)
+        #: What was asked for (None: pick where it runs), kept so an unpickled copy picks its own device.
+        self._asked = {"device": None if device is None else str(device), "recal_batches": recal_batches,
+                       "batch_size": batch_size, "amp": amp}
         self.device = pick_device(device)
         self.supernet = supernet.to(self.device)
         self.space_name = supernet.space_name
@@ -60,6 +64,12 @@ class SupernetEvaluator(Evaluator):
         self._recal = [x for x, _ in recal]
         self._valid = make_loader(data, "test", batch_size, device=self.device)
         self._provenance = provenance or {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as (weights on the CPU, data, settings): a copy unpickled in a worker picks that
+        worker's device (its GPU when it has one) and rebuilds its loaders there."""
+        net = copy.deepcopy(self.supernet).cpu()
+        return (_rebuild, (type(self), net, self.data, self._asked, self._provenance, self.cost))
 
     @classmethod
     def from_config(
@@ -154,3 +164,10 @@ class SupernetEvaluator(Evaluator):
     @property
     def provenance(self) -> dict[str, str]:
         return dict(self._provenance)
+
+
+def _rebuild(cls: type, net: Supernet, data: ImageData, asked: dict[str, Any], provenance: dict[str, str], cost: Any) -> Any:
+    """Inverse of `SupernetEvaluator.__reduce__`."""
+    evaluator = cls(net, data, provenance=provenance, **asked)
+    evaluator.cost = cost
+    return evaluator
