@@ -35,13 +35,14 @@ INDEX: dict[str, tuple[str, str]] = {
     "train-final": ("supernet", "train an architecture from scratch with its space's recipe (checkpoint + resume)"),
     "dnas": ("nas", "differentiable NAS (first-order DARTS) on a mixed-op supernet, optionally a restricted space"),
     "radars": ("nas", "RADARS: RL prunes the space until DNAS fits a memory budget, then DNAS runs there"),
+    "ddas": ("nas", "DDAS as its paper runs it: DDPG actions fine-tune a mixed supernet; accuracy-FLOPs front"),
 }
 
 Setup = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[str, Setup, Run]] = {}
 #: Commands whose work is torch's small-model kind: they get `--threads` (default 1, see BENCHMARKS.md).
-TORCH_COMMANDS = ("pretrain", "search", "benchmark", "latent-map", "supernet", "train-final", "dnas", "radars")
+TORCH_COMMANDS = ("pretrain", "search", "benchmark", "latent-map", "supernet", "train-final", "dnas", "radars", "ddas")
 
 
 def command(name: str, help: str, setup: Setup) -> Callable[[Run], Run]:

@@ -131,3 +131,26 @@ def test_run_ddas_warms_up_then_builds_the_front_from_every_sampled_path():
     assert sampler.history[0]["d_loss"] == pytest.approx(result["reference"]["loss"] - sampler.history[0]["loss"])
     with pytest.raises(ArchLatentError, match="over the supernet's own space"):
         run_ddas(DDASSampler(get_space("darts"), cost=_unit), net, data, actions=1, warmup_steps=0)
+
+
+def test_ddas_command_runs_the_papers_protocol_and_exports(tmp_path, capsys):
+    import json
+
+    from archlatent.cli import main
+
+    out = tmp_path / "dd"
+    argv = ["ddas", "--space", "nb201", "--dataset", "synthetic", "--synthetic-n", "64", "--channels", "4", "--depth",
+            "1", "--actions", "4", "--warmup-steps", "2", "--finetune-batches", "1", "--explore", "2", "--batch-size",
+            "16", "--out", str(out)]
+    assert main(argv) == 0
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["actions"] == 4 and doc["minibatches"] == 2 + 4 * 1 and len(doc["history"]) == 4
+    front = doc["front"]
+    assert front and all(not any(b["accuracy"] >= a["accuracy"] and b["cost"] <= a["cost"] and b != a
+                                 and (b["accuracy"] > a["accuracy"] or b["cost"] < a["cost"]) for b in front)
+                         for a in front)
+    assert doc["best"]["arch"] == max(front, key=lambda r: r["accuracy"])["arch"]
+    assert (out / "front.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["export", str(out)]) == 0 and capsys.readouterr().out.strip() == doc["best"]["arch"]
+    assert main([*argv, "--resume"]) == 2 and "no --resume" in capsys.readouterr().err

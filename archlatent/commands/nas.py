@@ -34,6 +34,7 @@ from archlatent.spaces.base import SearchSpace
 from archlatent.spaces.restrict import RestrictedSpace
 
 DNAS_FILES = ("dnas.pt", "result.json", "genotype.txt")
+DDAS_FILES = ("result.json", "genotype.txt", "front.png")
 RADARS_FILES = ("radars.pt", *DNAS_FILES)
 
 
@@ -188,3 +189,46 @@ def run_radars_command(args: argparse.Namespace) -> int:
         )  # fmt: skip
 
     return _run(args, RADARS_FILES, search)
+
+
+# -- ddas ---------------------------------------------------------------------------------------------------
+def _setup_ddas(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--actions", type=int, default=200, help="DDAS actions (each fine-tunes M minibatches)")
+    p.add_argument("--warmup-steps", type=int, default=500, help="minibatches with every op on before the first action")
+    p.add_argument("--finetune-batches", type=int, default=25, help="M, minibatches per action (paper: 25)")
+    p.add_argument("--explore", type=int, default=500, help="uniform random actions before actor/critic updates")
+    p.add_argument("--noise", default="g", help="exploration noise: nl, g or 4s (paper's variants)")
+
+
+@command("ddas", "DDAS as its paper runs it: DDPG actions fine-tune a mixed supernet; accuracy-FLOPs front", _setup_ddas)
+def run_ddas_command(args: argparse.Namespace) -> int:
+    """One pass (no ``--resume``); writes result.json (the re-scored front, every sampled point), front.png
+    and genotype.txt (the front's most accurate architecture)."""
+    from archlatent.oneshot.ddas_search import run_ddas
+    from archlatent.oneshot.nets import count_flops_m
+    from archlatent.oneshot.samplers import SAMPLERS
+    from archlatent.pareto import ParetoFront
+    from archlatent.plots import front_png
+
+    if args.resume:
+        raise ArchLatentError("ddas runs in one pass and has no --resume; use --force to run it again")
+    settings = {"finetune_batches": args.finetune_batches, "explore": args.explore, "noise": args.noise}
+
+    def search(space: SearchSpace, data: ImageData, config: dict, dnas: DnasSettings, out: Path, bars: _Bars) -> dict:
+        net = build_mixed(space, args.seed, **config)
+
+        def flops(genotype: Any) -> float:
+            return count_flops_m(net, genotype, image_size=data.image_size)
+
+        sampler = SAMPLERS.create("ddas", space, seed=args.seed, cost=flops, **settings)
+        run = run_ddas(sampler, net, data, actions=args.actions, warmup_steps=args.warmup_steps,
+                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                       amp=not args.no_amp, progress=bars)  # fmt: skip
+        front = ParetoFront(flops)
+        for point in run["points"]:
+            front.add(space.parse(point["arch"]), point["accuracy"])
+        write_atomic(out / "front.png", front_png(front, title=f"DDAS on {space.name}"))
+        return {**run, "genotype": max(run["front"], key=lambda r: r["accuracy"])["arch"]}
+
+    return _run(args, DDAS_FILES, search)
