@@ -71,5 +71,5 @@ def test_bad_settings_are_refused_before_training(settings, error, message):
 def test_refuses_spaces_without_a_recipe_and_foreign_genotypes(evaluator):
     with pytest.raises(ArchLatentError, match="no training recipe for space 'nb101'"):
         EVALUATORS.create("train-final", get_space("nb101"), seed=0, **TINY)
-    with pytest.raises(InvalidArchitecture, match="cannot train a 'nb101' genotype"):
+    with pytest.raises(InvalidArchitecture, match="not for a genotype of 'nb101'"):
         evaluator.evaluate([get_space("nb101").sample(np.random.default_rng(0))])

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from archlatent.errors import InvalidArchitecture
 from archlatent.genotype import Genotype
 from archlatent.registry import Registry
 from archlatent.spaces.base import SearchSpace
@@ -64,6 +65,16 @@ class Evaluator(ABC):
     @abstractmethod
     def metrics(self) -> tuple[str, ...]:
         """Names of the metrics every answer holds (what a search may name as an objective)."""
+
+    def check(self, genotypes: Sequence[Genotype]) -> None:
+        """InvalidArchitecture naming the first genotype that is not of this evaluator's space (called
+        before any work, so a bad batch costs nothing)."""
+        for genotype in genotypes:
+            if not isinstance(genotype, Genotype) or genotype.space != self.space_name:
+                other = genotype.space if isinstance(genotype, Genotype) else type(genotype).__name__
+                raise InvalidArchitecture(
+                    f"evaluator {self.name!r} answers for space {self.space_name!r}, not for a genotype of {other!r}"
+                )
 
     @property
     def provenance(self) -> dict[str, Any]:

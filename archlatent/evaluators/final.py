@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from archlatent.errors import ArchLatentError, InvalidArchitecture
+from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS, Evaluator
 from archlatent.genotype import Genotype
 from archlatent.oneshot.data import DataSpec, ImageData
@@ -100,10 +100,7 @@ class FinalEvaluator(Evaluator):
         return METRICS
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
-        for genotype in genotypes:  # refuse the whole batch before any training
-            if not isinstance(genotype, Genotype) or genotype.space != self.space_name:
-                other = genotype.space if isinstance(genotype, Genotype) else type(genotype).__name__
-                raise InvalidArchitecture(f"train-final for space {self.space_name!r} cannot train a {other!r} genotype")
+        self.check(genotypes)  # refuse the whole batch before any work
         device = pick_device(self.device)
         out = []
         for genotype in genotypes:

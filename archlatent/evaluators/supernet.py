@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from archlatent.errors import InvalidArchitecture
 from archlatent.evaluators.base import EVALUATORS, Evaluator
 from archlatent.genotype import Genotype
 from archlatent.oneshot.checkpoints import load_supernet
@@ -117,12 +116,7 @@ class SupernetEvaluator(Evaluator):
         return METRICS
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
-        for genotype in genotypes:  # refuse the whole batch before any work
-            if not isinstance(genotype, Genotype) or genotype.space != self.space_name:
-                other = genotype.space if isinstance(genotype, Genotype) else type(genotype).__name__
-                raise InvalidArchitecture(
-                    f"SupernetEvaluator for space {self.space_name!r} cannot evaluate a genotype of space {other!r}"
-                )
+        self.check(genotypes)  # refuse the whole batch before any work
         out = []
         for genotype in genotypes:
             start = time.perf_counter()
