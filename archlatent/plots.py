@@ -147,6 +147,7 @@ def latent_map_png(xy: np.ndarray, colour: np.ndarray | None, path: np.ndarray |
         ax.scatter(*path[-1], marker="*", s=120, c="k", label="last query", zorder=5)
     ax.set(xlabel=f"principal axis 1 ({100 * share[0]:.0f} % of variance)",
            ylabel=f"principal axis 2 ({100 * share[1]:.0f} % of variance)", title=title)
-    ax.legend(loc="upper right", fontsize="small")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize="small")
     fig.tight_layout()
     return _png(fig)
