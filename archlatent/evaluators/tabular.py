@@ -81,6 +81,7 @@ class TabularEvaluator(Evaluator):
         return tuple(self.columns)
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
+        self.check(genotypes)  # refuse the whole batch before any work
         out = []
         for genotype in genotypes:
             metrics = self._row_metrics(self.table.row_ids(genotype))
