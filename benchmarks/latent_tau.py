@@ -138,17 +138,16 @@ def darts(args: argparse.Namespace) -> dict[str, Any]:
     if args.accuracies:
         with open(args.accuracies) as f:
             old = json.load(f)
-        genotypes, supernet = [space.parse(a) for a in old["archs"]], old["supernet"]
+        genotypes = [space.parse(a) for a in old["archs"]]
     else:
         rng, found = np.random.default_rng(args.seed), {}
         while len(found) < args.archs:
             g = space.sample(rng)
             found.setdefault(g.key(), g)
         genotypes = list(found.values())
-        reps = [space.representative(g) for g in genotypes]
-        supernet = supernet_accuracies(reps, SUPERNET | {"steps": args.steps})
-    y = (np.array(supernet["acc_A"]) + np.array(supernet["acc_B"])) / 2
     reps = [space.representative(g) for g in genotypes]
+    supernet = old["supernet"] if args.accuracies else supernet_accuracies(reps, SUPERNET | {"steps": args.steps})
+    y = (np.array(supernet["acc_A"]) + np.array(supernet["acc_B"])) / 2
     features = {"one-hot": space.features(genotypes), "slot one-hot, raw": slot_one_hot(space, genotypes),
                 "slot one-hot, representative": slot_one_hot(space, reps)} | latent_features(args.checkpoints, genotypes)
     results = {str(len(y) * 2 // 3): score(features, y, len(y) * 2 // 3, args.repeats)}
