@@ -50,7 +50,8 @@ class SearchConfig:
 
     ``strategy_kwargs`` / ``optimizer_kwargs`` / ``evaluator_kwargs`` / ``executor_kwargs`` are the
     plugins' own settings (the executor runs the evaluations: ``local``, or ``ray`` on a cluster);
-    ``pretrain`` overrides the encoder preset's settings when the run pretrains its own model;
+    ``pretrain`` overrides the encoder preset's settings when the run pretrains its own model (and
+    ``pretrain.members`` the number of autoencoders, `archlatent.encoders.members` by default);
     ``labels`` labelled architectures train the score head (they count as queries). ``out`` is the
     run folder (journal, pretrained model); ``threads`` the torch intra-op threads (the CLI applies it).
     """

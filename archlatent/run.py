@@ -141,30 +141,34 @@ def identity(parts: Parts) -> dict[str, Any]:
 def _model(
     config: SearchConfig, space: SearchSpace, evaluator: Evaluator, progress: Callable[[dict[str, Any]], None] | None
 ) -> tuple[Any, dict[Genotype, dict[str, float]]]:
-    """(model, labelled metrics): the checkpoint, the run folder's own model (a resume), or pretrained here."""
-    from archlatent.encoders import load, preset, pretrain, read_metadata, save
+    """(model, labelled metrics): the checkpoint, the run folder's own model (a resume), or pretrained
+    here. The model is a `Portfolio` (of one, or of ``pretrain.members`` autoencoders)."""
+    from archlatent.encoders import (Portfolio, is_portfolio, load_portfolio, member_folders, member_seeds, members,
+                                     preset, pretrain, read_metadata, save_portfolio)
 
     own = Path(config.out) / "model" if config.out else None
-    source = config.checkpoint or (str(own) if own is not None and (own / "model.json").is_file() else None)
+    held = own is not None and ((own / "model.json").is_file() or is_portfolio(own))
+    source = config.checkpoint or (str(own) if held else None)
     if source is not None:
-        model = load(source, space=space)
-        meta = read_metadata(source)
-        if config.checkpoint is None and meta.get("encoder") != config.encoder:
-            raise CheckpointError(f"{source} holds a {meta.get('encoder')!r} model, but the run asks for {config.encoder!r}")
-        texts = list((meta.get("metrics") or {}).get("labelled") or [])
+        model = load_portfolio(source, space=space)
+        metas = [read_metadata(folder) for folder in member_folders(source)]
+        if config.checkpoint is None and metas[0].get("encoder") != config.encoder:
+            raise CheckpointError(f"{source} holds a {metas[0].get('encoder')!r} model, but the run asks for {config.encoder!r}")
+        texts = [t for meta in metas for t in (meta.get("metrics") or {}).get("labelled") or []]
     else:
         labels, budget = _labels(config, space, evaluator)
         settings = preset(space.name, config.encoder, **config.pretrain)
-        model, metrics, _ = pretrain(space, config.encoder, labels=labels, label_budget=budget, seed=config.seed,
-                                     progress=progress, **settings)
-        texts = metrics["labelled"]
+        count = settings.pop("members", None)
+        count = members(space.name, config.encoder) if count is None else count
+        results = [pretrain(space, config.encoder, labels=labels, label_budget=budget, seed=s, progress=progress,
+                            **settings) for s in member_seeds(config.seed, count)]
+        model = Portfolio([r.model for r in results])
+        texts = [t for r in results for t in r.metrics["labelled"]]
         if own is not None:
-            save(model, own, metrics=metrics, table_sha256=evaluator.provenance.get("sha256"))
-            meta = read_metadata(own)
-        else:
-            meta = {"weights_sha256": None}
-    model.weights_sha256 = meta.get("weights_sha256")
-    genotypes = [space.parse(t) for t in texts]
+            save_portfolio(model, own, metrics=[r.metrics for r in results], table_sha256=evaluator.provenance.get("sha256"))
+            for member, folder in zip(model, member_folders(own)):
+                member.weights_sha256 = read_metadata(folder)["weights_sha256"]
+    genotypes = list({g.key(): g for g in map(space.parse, texts)}.values())  # members may share labels
     labelled = dict(zip(genotypes, evaluator.evaluate(genotypes))) if genotypes else {}
     return model, labelled
 

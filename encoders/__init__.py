@@ -1,27 +1,35 @@
 """Latent autoencoders, one file each, registered by name in `ENCODERS`.
 
 Front doors: `pretrain(space, encoder_name, ...) -> (model, metrics, curves)`, `save` / `load`,
-on a model, `embed(genotypes) -> z`, `reconstruct(z) -> genotypes`, `predict(...)`.
+`Portfolio` (several models of one space, `save_portfolio` / `load_portfolio`), on a model, `embed(genotypes) -> z`, `reconstruct(z) -> genotypes`, `predict(...)`.
 """
 
 from archlatent.encoders import gin, transformer  # noqa: F401  (register)
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder, build_encoder
 from archlatent.encoders.checkpoint import load, read_metadata, save
-from archlatent.encoders.presets import PRESETS, preset
+from archlatent.encoders.portfolio import Portfolio, is_portfolio, load_portfolio, member_folders, member_seeds, save_portfolio
+from archlatent.encoders.presets import PRESETS, members, preset
 from archlatent.encoders.train import PretrainResult, evaluate, fit, make_dataset, pretrain
 
 __all__ = [
     "ENCODERS",
     "PRESETS",
     "LatentAutoencoder",
+    "Portfolio",
     "PretrainResult",
     "build_encoder",
     "evaluate",
     "fit",
+    "is_portfolio",
     "load",
+    "load_portfolio",
     "make_dataset",
+    "member_folders",
+    "member_seeds",
+    "members",
     "preset",
     "pretrain",
     "read_metadata",
     "save",
+    "save_portfolio",
 ]

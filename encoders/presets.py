@@ -31,6 +31,17 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+#: Autoencoders a search pretrains by default (a `Portfolio` when above one; see encoders/portfolio.py).
+#: NB201 + transformer: three, measured in BENCHMARKS.md 2b. Elsewhere one: portfolios are unmeasured
+#: there, and a DARTS model takes minutes to pretrain.
+MEMBERS: dict[tuple[str, str], int] = {("nb201", "transformer"): 3}
+
+
+def members(space: str, encoder: str) -> int:
+    """How many autoencoders `archlatent search` / `pretrain` train by default for `encoder` on `space`."""
+    return MEMBERS.get((space, encoder), 1)
+
+
 def preset(space: str, encoder: str, **overrides: Any) -> dict[str, Any]:
     """The tuned settings for `encoder` on `space` (empty: the encoder's own defaults), with
     `overrides` on top; an override of None counts as not given (an unset command-line flag)."""

@@ -10,9 +10,11 @@ asked one. Rejected rows count as infeasible. ``seed`` injects points evaluated 
 
 from __future__ import annotations
 
+import inspect
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -40,6 +42,27 @@ class Optimizer(ABC):
     # Whether a search loop should `reject` rows that decode to an already evaluated architecture rather than
     # tell their known value (NAO grows its steps on rejects; swarms and populations want the value).
     reject_repeats: ClassVar[bool] = False
+    # The constructor setting that fixes how many points an ask holds, where its default is above one;
+    # a portfolio divides it among its members (`member_settings`).
+    batch_setting: ClassVar[str | None] = None
+    batch_min: ClassVar[int] = 1
+
+    @classmethod
+    def member_settings(cls, settings: Mapping[str, Any], members: int) -> dict[str, Any]:
+        """Settings for each of `members` optimizers that search side by side (one per autoencoder of a
+        portfolio): `settings` with the batch setting, unless given, cut to ceil(default / members), so
+        one round of the portfolio asks about as many points as one optimizer."""
+        out = dict(settings)
+        name = cls.batch_setting
+        if members > 1 and name is not None and name not in out:
+            default = inspect.signature(cls.__init__).parameters[name].default
+            out[name] = cls._round_batch(math.ceil(default / members))
+        return out
+
+    @classmethod
+    def _round_batch(cls, n: int) -> int:
+        """The nearest allowed batch setting at or above `n`."""
+        return max(cls.batch_min, n)
 
     def __init__(self, dim: int, *, n_obj: int = 1, seed: int | np.random.Generator | None = None) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:

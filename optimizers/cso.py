@@ -27,6 +27,12 @@ from .base import OPTIMIZERS, Optimizer, OptimizerError
 class CSO(Optimizer):
     """Competitive Swarm Optimizer over R^dim (single objective)."""
 
+    batch_setting = "swarm_size"
+
+    @classmethod
+    def _round_batch(cls, n: int) -> int:
+        return max(2, n + n % 2)  # pairs compete: an even swarm of at least one pair
+
     def __init__(
         self,
         dim: int,

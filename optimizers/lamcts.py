@@ -80,6 +80,9 @@ class _Node:
 class LAMCTS(Optimizer):
     """LA-MCTS over the box [-bound, bound]^dim (single objective)."""
 
+    batch_setting = "n_init"  # the first ask's design; later asks hold `batch` points
+    batch_min = 2
+
     def __init__(
         self,
         dim: int,

@@ -1,7 +1,8 @@
 """Luo et al., "Neural Architecture Optimization", NeurIPS 2018: gradient steps on a learned performance predictor.
 
 Every told point is kept. A small MLP f_hat(z) is fitted to the feasible ones (standardized targets,
-`fit_steps` full-batch Adam steps after each tell or seed that brings new feasible data, warm-started).
+`fit_steps` full-batch Adam steps, warm-started, at the first ask after tells or seeds that brought new
+feasible data: one fit however many seeds a portfolio's round brings).
 Each ask moves the `top_k` best feasible points ("starts") along the predictor's descent direction,
 z' = z - eta_s * grad f_hat(z), one row per start; rows without a start (no fitted predictor yet, or
 fewer usable starts than top_k) are N(0, I) samples.
@@ -27,6 +28,7 @@ class NAO(Optimizer):
     """Predictor-gradient latent optimizer (single objective)."""
 
     reject_repeats = True
+    batch_setting = "top_k"
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class NAO(Optimizer):
         self.model = nn.Sequential(layers[0], nn.SiLU(), layers[1], nn.SiLU(), layers[2])
         self._adam = torch.optim.Adam(self.model.parameters(), lr=lr, fused=True)
         self._fitted = False
+        self._stale = False  # feasible data arrived since the last fit (fitted at the next ask)
         self._eta: dict[int, float] = {}  # grown step sizes by start (history index)
         self._retired: set[int] = set()
         self._starts: Tensor | None = None  # the pending ask's start per row [top_k], -1 for a random row
@@ -78,6 +81,8 @@ class NAO(Optimizer):
 
     def _ask(self) -> Tensor:
         """Shapes: returns [top_k, dim]."""
+        if self._stale:
+            self._fit()
         z, f, feasible = self._history()
         self._n_old = z.shape[0]
         starts: list[int] = []
@@ -107,13 +112,11 @@ class NAO(Optimizer):
                 self._grow(start)
             elif f[row, 0] < old_f[start]:
                 self._eta.pop(start, None)
-        if bool(feasible.any()):
-            self._fit()
+        self._stale |= bool(feasible.any())
 
     def _seed(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
         """Seeded points only feed the predictor. Shapes: z [n, dim], f [n, 1], feasible [n]."""
-        if bool(feasible.any()):
-            self._fit()
+        self._stale |= bool(feasible.any())
 
     def _grow(self, start: int) -> None:
         eta = self._eta.get(start, self.eta)
@@ -125,6 +128,7 @@ class NAO(Optimizer):
 
     def _fit(self) -> None:
         """Warm-started Adam steps on the standardized feasible targets (needs two feasible points)."""
+        self._stale = False
         z, f, feasible = self._history()
         z, y = z[feasible], f[feasible, 0]
         if y.numel() < 2:

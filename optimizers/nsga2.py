@@ -40,6 +40,8 @@ class NSGA2(Optimizer):
     """NSGA-II over the latent box [-bound, bound]^dim (any number of objectives)."""
 
     multi_objective = True
+    batch_setting = "pop_size"
+    batch_min = 2
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=5000, help="architectures drawn where the space is too large to "
                                                              "enumerate (default 5000)")
     p.add_argument("--seed", type=int, default=0, help="seed of that sample (default 0)")
+    p.add_argument("--member", type=int, default=0, help="which autoencoder of a portfolio to draw (default 0)")
     p.add_argument("--out", type=Path, help="PNG to write (default: SOURCE/latent-map.png)")
 
 
@@ -31,12 +32,16 @@ def run_latent_map(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from archlatent.encoders import load, read_metadata
+    from archlatent.encoders import load, member_folders, read_metadata
     from archlatent.files import write_atomic
     from archlatent.plots import latent_map_png
     from archlatent.spaces import get_space
 
     model_dir, history = _sources(args.source)
+    folders = member_folders(model_dir)
+    if not 0 <= args.member < len(folders):
+        raise ArchLatentError(f"--member {args.member}: {model_dir} holds {len(folders)} autoencoder(s), 0..{len(folders) - 1}")
+    model_dir = folders[args.member]
     space = get_space(read_metadata(model_dir)["space"])
     model = load(model_dir, space=space)
     if space.size() is not None:
@@ -52,7 +57,8 @@ def run_latent_map(args: argparse.Namespace) -> int:
     share = (s[:2] ** 2 / (s**2).sum()).tolist()
     xy = ((z - mean) @ axes).numpy()
     path = ((model.embed([space.parse(h["arch"]) for h in history]) - mean) @ axes).numpy() if history else None
-    title = f"{model.name} on {space.name}: {len(genotypes):,} architectures, PCA of the latent means"
+    which = f" (member {args.member} of {len(folders)})" if len(folders) > 1 else ""
+    title = f"{model.name}{which} on {space.name}: {len(genotypes):,} architectures, PCA of the latent means"
     png = latent_map_png(xy, colour, path, title=title, share=share, colour_label=args.metric if colour is not None else None)
     out = args.out or args.source / "latent-map.png"
     write_atomic(out, png)
@@ -62,19 +68,22 @@ def run_latent_map(args: argparse.Namespace) -> int:
 
 
 def _sources(source: Path) -> tuple[Path, list[dict]]:
-    """The model folder and, for a run folder, its evaluated architectures in query order."""
-    if (source / "model.json").is_file():
+    """The model (or portfolio) folder and, for a run folder, its evaluated architectures in query order."""
+    from archlatent.encoders import is_portfolio
+
+    if (source / "model.json").is_file() or is_portfolio(source):
         return source, []
     result, config = source / "result.json", source / "config.json"
     if not config.is_file():
-        raise ArchLatentError(f"{source} is neither a model folder (model.json) nor a run folder (config.json)")
+        raise ArchLatentError(f"{source} is neither a model folder (model.json or portfolio.json) nor a run folder "
+                              "(config.json)")
     try:
         cfg = json.loads(config.read_text())
         history = json.loads(result.read_text())["history"] if result.is_file() else []
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise ArchLatentError(f"{source}: cannot read its run files ({err})") from None
     model_dir = Path(cfg["checkpoint"]) if cfg.get("checkpoint") else source / "model"
-    if not (model_dir / "model.json").is_file():
+    if not ((model_dir / "model.json").is_file() or is_portfolio(model_dir)):
         raise ArchLatentError(f"run {source} used no latent model (strategy {cfg.get('strategy')})")
     return model_dir, history
 

@@ -29,16 +29,21 @@ def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=int, help="encoder width (default: the preset)")
     p.add_argument("--latent-dim", type=int, help="latent dimension (default: the preset)")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
+    p.add_argument("--members", type=int, help="autoencoders to train (a portfolio: DIR/member-J/ and "
+                                               "DIR/portfolio.json); member 0 uses --seed (default: 3 for nb201 "
+                                               "transformer, else 1)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
 
 
-@command("pretrain", "train a latent autoencoder; writes DIR/model.pt, DIR/metrics.json, DIR/curves.png", _setup)
+@command("pretrain", "train a latent autoencoder (or a portfolio of them); writes DIR/model.pt, DIR/metrics.json, "
+                     "DIR/curves.png (each in DIR/member-J/ for a portfolio)", _setup)
 def run_pretrain(args: argparse.Namespace) -> int:
     from archlatent.commands.outputs import claim, locked
     from archlatent.commands.progress import epochs
-    from archlatent.encoders import preset, pretrain, save
+    from archlatent.encoders import member_seeds, members, preset, pretrain, save
+    from archlatent.encoders.portfolio import write_index
     from archlatent.files import file_digest, write_atomic
     from archlatent.labels import read_labels
     from archlatent.oneshot.runtime import pick_device
@@ -63,24 +68,36 @@ def run_pretrain(args: argparse.Namespace) -> int:
         budget, sha = len(labels), file_digest(args.labels_file)
     given = {k: getattr(args, k) for k in ("samples", "epochs", "batch_size", "lr", "hidden", "latent_dim")}
     config = preset(space.name, args.encoder, **given)
+    count = members(space.name, args.encoder) if args.members is None else args.members
+    seeds = member_seeds(args.seed, count)
     device = pick_device(args.device)
-    out = claim(args.out, force=args.force, holds=("model.pt", "model.json", "metrics.json"))
+    out = claim(args.out, force=args.force, holds=("model.pt", "model.json", "metrics.json", "portfolio.json"))
     with locked(out):
-        update, bar = epochs(f"pretrain {args.encoder}", config.get("epochs"), args.verbose)
-        try:
-            model, metrics, curves = pretrain(space, args.encoder, labels=labels, label_budget=budget, seed=args.seed,
-                                              device=device, progress=update, **config)
-        finally:
-            bar.close()
-        save(model, out, metrics=metrics, table_sha256=sha)
-        metrics = dict(metrics, dataset=(args.dataset or "cifar10") if args.labels else None, data_sha256=sha,
-                       labels_file=str(args.labels_file) if args.labels_file else None)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (out / "curves.json").write_text(json.dumps(curves, indent=1) + "\n")
-        held = metrics.get("recon_exact")
-        title = f"{args.encoder} on {space.name}, seed {args.seed}" + (
-            f", held-out exact {100 * held:.1f} %" if isinstance(held, float) else "")
-        write_atomic(out / "curves.png", curves_png(curves, title=title))
-    emit({k: metrics.get(k) for k in ("recon_exact", "valid_prior", "unique_prior", "kendall_tau", "label_queries",
-                                      "train_seconds")})
+        folders, summary = [], []
+        for j, seed in enumerate(seeds):
+            folder = out if count == 1 else out / f"member-{j}"
+            label = f"pretrain {args.encoder}" + (f" {j + 1}/{count}" if count > 1 else "")
+            update, bar = epochs(label, config.get("epochs"), args.verbose)
+            try:
+                model, metrics, curves = pretrain(space, args.encoder, labels=labels, label_budget=budget, seed=seed,
+                                                  device=device, progress=update, **config)
+            finally:
+                bar.close()
+            save(model, folder, metrics=metrics, table_sha256=sha)
+            metrics = dict(metrics, dataset=(args.dataset or "cifar10") if args.labels else None, data_sha256=sha,
+                           labels_file=str(args.labels_file) if args.labels_file else None, seed=seed)
+            (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            (folder / "curves.json").write_text(json.dumps(curves, indent=1) + "\n")
+            held = metrics.get("recon_exact")
+            title = f"{args.encoder} on {space.name}, seed {seed}" + (
+                f", held-out exact {100 * held:.1f} %" if isinstance(held, float) else "")
+            write_atomic(folder / "curves.png", curves_png(curves, title=title))
+            folders.append(folder)
+            summary.append({k: metrics.get(k) for k in ("recon_exact", "valid_prior", "unique_prior", "kendall_tau",
+                                                          "label_queries", "train_seconds")})
+        if count > 1:
+            write_index(out, folders)
+        for stale in ("portfolio.json",) if count == 1 else ("model.pt", "model.json", "metrics.json", "curves.json", "curves.png"):
+            (out / stale).unlink(missing_ok=True)  # left by a --force'd earlier model of the other kind
+    emit(summary[0] if count == 1 else {"members": summary, "seeds": seeds})
     return 0

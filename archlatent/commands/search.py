@@ -38,6 +38,9 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=S, help="pretrained autoencoder folder (from `archlatent pretrain`)")
     p.add_argument("--samples", type=int, default=S, help="architectures to pretrain on (default: the preset)")
     p.add_argument("--epochs", type=int, default=S, help="pretraining epochs (default: the preset)")
+    p.add_argument("--members", type=int, default=S, help="autoencoders to pretrain, one latent optimizer each, "
+                                                          "sharing every evaluation (default: 3 for nb201 transformer, "
+                                                          "else 1)")
     p.add_argument("--labels", type=int, default=S, help="labelled cells of the table for the score head (default 0; "
                                                            "they count as queries)")
     p.add_argument("--labels-file", default=S, help="CSV of (arch, objective) labels for the score head (any space)")
@@ -86,7 +89,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         executor["name"] = typed["executor"]
     if executor:
         over["executor"] = executor
-    pretrain = {k: typed[k] for k in ("samples", "epochs") if k in typed}
+    pretrain = {k: typed[k] for k in ("samples", "epochs", "members") if k in typed}
     if pretrain:
         over["pretrain"] = pretrain
     if "config" in typed:

@@ -7,12 +7,18 @@ the model's stored statistics of its training set's posterior means (``latent_lo
 scale of the model's latent space. With ``remap`` each decoded point is replaced by its
 architecture's own latent point before the optimizer sees it (TNAO's remapping), so the swarm or
 population sits on real architectures.
+
+Given a `Portfolio` of autoencoders (issue 13), the strategy runs one optimizer in each member's
+latent space (settings from `Optimizer.member_settings`, so a round asks about as much as one
+optimizer); an ask is the members' asks in order, and every member learns every new evaluation:
+its own proposals through `tell`, the other members' through `seed`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,43 +29,20 @@ from archlatent.optimizers import OPTIMIZERS, Optimizer
 from archlatent.spaces.base import SearchSpace
 from archlatent.strategies.base import STRATEGIES, Strategy, Told
 
+if TYPE_CHECKING:
+    from archlatent.encoders.portfolio import Portfolio
 
-@STRATEGIES.register("latent")
-class LatentStrategy(Strategy):
-    """Drives a registered `Optimizer` through a model's `reconstruct` (latent -> genotype) and `embed`.
 
-    Proposals that decode to nothing valid, or that the loop did not evaluate (budget spent), are
-    rejected (infeasible). Repeats are told their measured objectives, as TNAO scores remapped
-    particles; an optimizer that sets ``reject_repeats`` (NAO) has them rejected instead, so it
-    widens its steps. Otherwise, with ``repair``, a decode that repeats a known architecture is moved
-    to an unseen neighbour (so a converging swarm keeps paying for new architectures).
-    """
+@dataclass
+class _Member:
+    """One autoencoder with its optimizer, its standardization and its pending ask (u, rows)."""
 
-    needs_model = True
-    multi_objective = True  # as far as the optimizer is (it refuses n_obj > 1 otherwise)
-
-    def __init__(
-        self,
-        space: SearchSpace,
-        *,
-        model: torch.nn.Module,
-        optimizer: str = "nao",
-        optimizer_kwargs: Mapping[str, Any] | None = None,
-        remap: bool = True,
-        repair: bool = True,
-        objectives: Sequence[str] = ("valid_acc",),
-        seed: int | np.random.Generator | None = None,
-    ) -> None:
-        super().__init__(space, objectives=objectives, seed=seed)
-        self.model, self.remap, self.repair = model, remap, repair
-        # an int seed seeds the optimizer's own stream too (a Generator is split, not shared)
-        own = int(seed.integers(2**63)) if isinstance(seed, np.random.Generator) else seed
-        self.optimizer: Optimizer = OPTIMIZERS.create(
-            optimizer, model.latent_dim, n_obj=len(self.objectives), seed=own, **dict(optimizer_kwargs or {})
-        )
-        self.loc = model.latent_loc.detach().cpu().float()
-        self.scale = model.latent_scale.detach().cpu().float().clamp_min(1e-6)
-        self._u: Tensor | None = None
+    model: torch.nn.Module
+    optimizer: Optimizer
+    loc: Tensor
+    scale: Tensor
+    u: Tensor | None = None
+    rows: int = 0
 
     def to_latent(self, u: Tensor) -> Tensor:
         """Latent points of standardized ones. Shapes: u [k, d] -> z [k, d]."""
@@ -69,15 +52,75 @@ class LatentStrategy(Strategy):
         """Standardized coordinates of latent points. Shapes: z [k, d] -> u [k, d]."""
         return (z - self.loc) / self.scale
 
+    def standard(self, genotypes: Sequence[Genotype]) -> Tensor:
+        """The standardized latent points (posterior means) of `genotypes`. Shapes: -> [n, d]."""
+        return self.to_standard(self.model.embed(list(genotypes)).cpu().float())
+
+
+@STRATEGIES.register("latent")
+class LatentStrategy(Strategy):
+    """Drives a registered `Optimizer` through a model's `reconstruct` (latent -> genotype) and `embed`.
+
+    Proposals that decode to nothing valid, or that the loop did not evaluate (budget spent), are
+    rejected (infeasible). Repeats are told their measured objectives, as TNAO scores remapped
+    particles; an optimizer that sets ``reject_repeats`` (NAO) has them rejected instead, so it
+    widens its steps. Otherwise, with ``repair``, a decode that repeats a known architecture is moved
+    to an unseen neighbour (so a converging swarm keeps paying for new architectures). `model` is one
+    autoencoder or a `Portfolio` of them (one optimizer each).
+    """
+
+    needs_model = True
+    multi_objective = True  # as far as the optimizer is (it refuses n_obj > 1 otherwise)
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        model: torch.nn.Module | Portfolio,
+        optimizer: str = "nao",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        remap: bool = True,
+        repair: bool = True,
+        objectives: Sequence[str] = ("valid_acc",),
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(space, objectives=objectives, seed=seed)
+        self.remap, self.repair = remap, repair
+        models = list(model) if isinstance(model, Sequence) else [model]  # a Portfolio
+        # an int seed seeds the optimizer's own stream too (a Generator is split, not shared); members
+        # of a portfolio get streams spawned from it
+        own = int(seed.integers(2**63)) if isinstance(seed, np.random.Generator) else seed
+        seeds = [own] if len(models) == 1 else [np.random.default_rng(s) for s in np.random.SeedSequence(own).spawn(len(models))]
+        settings = OPTIMIZERS.get(optimizer).member_settings(optimizer_kwargs or {}, len(models))
+        self.members = [
+            _Member(m, OPTIMIZERS.create(optimizer, m.latent_dim, n_obj=len(self.objectives), seed=s, **settings),
+                    m.latent_loc.detach().cpu().float(), m.latent_scale.detach().cpu().float().clamp_min(1e-6))
+            for m, s in zip(models, seeds)
+        ]
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The (first member's) autoencoder."""
+        return self.members[0].model
+
+    @property
+    def optimizer(self) -> Optimizer:
+        """The (first member's) optimizer."""
+        return self.members[0].optimizer
+
     def ask(self) -> list[Genotype | None]:
-        self._u = self.optimizer.ask()
-        z = self.to_latent(self._u)
         snap = getattr(self.space, "snap", None)  # a pool space: decodes snap to its members
-        decoded = snap(z, self.model) if snap is not None else list(self.model.reconstruct(z))
-        if self.repair and not self.optimizer.reject_repeats:
-            taken: set[str] = set()
-            decoded = [self._unseen(g, taken) for g in decoded]
-        return decoded
+        taken: set[str] = set()
+        proposals: list[Genotype | None] = []
+        for member in self.members:
+            member.u = member.optimizer.ask()
+            z = member.to_latent(member.u)
+            decoded = snap(z, member.model) if snap is not None else list(member.model.reconstruct(z))
+            if self.repair and not member.optimizer.reject_repeats:
+                decoded = [self._unseen(g, taken) for g in decoded]
+            member.rows = len(decoded)
+            proposals += decoded
+        return proposals
 
     def _unseen(self, g: Genotype | None, taken: set[str]) -> Genotype | None:
         """`g`, or an unseen neighbour of it (or one two edits away, else a random cell) when the
@@ -96,27 +139,40 @@ class LatentStrategy(Strategy):
         return self.space.sample(self.rng)
 
     def tell(self, told: Sequence[Told]) -> None:
-        assert self._u is not None, "tell() before ask()"
+        parts, start = [], 0
+        for member in self.members:
+            assert member.u is not None, "tell() before ask()"
+            parts.append(list(told[start : start + member.rows]))
+            start += member.rows
+        for j, (member, part) in enumerate(zip(self.members, parts)):
+            self._tell(member, part)
+            others = [t for i, p in enumerate(parts) if i != j for t in p if t.status == "new" and t.metrics]
+            if others:
+                self._seed(member, [t.genotype for t in others], [t.metrics for t in others])  # type: ignore[misc]
+
+    def _tell(self, member: _Member, told: Sequence[Told]) -> None:
+        """Answer `member`'s pending ask."""
         rejected, kept = [], []
         for row, t in enumerate(told):
-            unusable = t.metrics is None or (t.status == "repeat" and self.optimizer.reject_repeats)
+            unusable = t.metrics is None or (t.status == "repeat" and member.optimizer.reject_repeats)
             (rejected if unusable else kept).append(row)
         if rejected:
-            self.optimizer.reject(rejected)
+            member.optimizer.reject(rejected)
         if kept:
-            if self.remap:
-                u = self.to_standard(self.model.embed([told[r].genotype for r in kept]).cpu().float())
-            else:
-                u = self._u[kept]
-            f = torch.tensor([self.losses(told[r].metrics) for r in kept], dtype=torch.float32)
-            self.optimizer.tell(u, f, torch.ones(len(kept), dtype=torch.bool))
-        self._u = None
+            assert member.u is not None
+            u = member.standard([told[r].genotype for r in kept]) if self.remap else member.u[kept]  # type: ignore[misc]
+            f = torch.tensor([self.losses(told[r].metrics) for r in kept], dtype=torch.float32)  # type: ignore[arg-type]
+            member.optimizer.tell(u, f, torch.ones(len(kept), dtype=torch.bool))
+        member.u = None
+
+    def _seed(self, member: _Member, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
+        """Labelled architectures enter `member`'s optimizer at their latent points."""
+        f = torch.tensor([self.losses(m) for m in metrics], dtype=torch.float32)
+        member.optimizer.seed(member.standard(genotypes), f)
 
     def warm_start(self, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
-        """Labelled architectures seed the optimizer at their latent points (when they hold every objective)."""
+        """Labelled architectures seed every member's optimizer (those that hold every objective)."""
         usable = [(g, m) for g, m in zip(genotypes, metrics) if all(o in m for o in self.objectives)]
-        if not usable:
-            return
-        u = self.to_standard(self.model.embed([g for g, _ in usable]).cpu().float())
-        f = torch.tensor([self.losses(m) for _, m in usable], dtype=torch.float32)
-        self.optimizer.seed(u, f)
+        if usable:
+            for member in self.members:
+                self._seed(member, [g for g, _ in usable], [m for _, m in usable])
