@@ -112,7 +112,7 @@ def run_benchmark(
         for seed in range(seeds):
             record = dict(done[(name, seed)]) if done and (name, seed) in done else None
             if record is None:
-                cfg = config.replace(strategy=strategy, optimizer=optimizer or config.optimizer, seed=seed, out=None)
+                cfg = _method_config(config, strategy, optimizer or config.optimizer, seed)
                 evaluator = EVALUATORS.create("tabular", space, dataset=config.dataset, seed=seed,
                                               table=shared.table, **config.evaluator_kwargs)
                 parts = build(cfg, model=model, labelled=labelled, evaluator=evaluator)
@@ -128,6 +128,16 @@ def run_benchmark(
             out.runs.append(record)
         out.tests[name], out.hits[name] = tests, hits
     return out
+
+
+def _method_config(config: SearchConfig, strategy: str, optimizer: str, seed: int) -> SearchConfig:
+    """`config` for one run of a method: the config's strategy and optimizer settings go only to the
+    strategy and optimizer they were written for (``[strategy] neighbours`` does not reach rea)."""
+    return config.replace(
+        strategy=strategy, optimizer=optimizer, seed=seed, out=None,
+        strategy_kwargs=config.strategy_kwargs if strategy == config.strategy else {},
+        optimizer_kwargs=config.optimizer_kwargs if optimizer == config.optimizer else {},
+    )
 
 
 def random_first_hit(space: SearchSpace, key: str) -> float:

@@ -135,10 +135,14 @@ class SearchConfig:
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `overrides` on top; plugin tables merge setting by setting (a new name resets them)."""
+    """`base` with `overrides` on top; plugin tables merge setting by setting (a new name resets them).
+    An override table without a name for a plugin `base` does not name (only ``bench`` typed, say)
+    is the default plugin's."""
     out = dict(base)
     for key, value in overrides.items():
-        if key in PLUGINS and key in out:
+        if key in PLUGINS and key not in out and isinstance(value, Mapping) and "name" not in value:
+            out[key] = {"name": SearchConfig.__dataclass_fields__[key].default, **value}
+        elif key in PLUGINS and key in out:
             old, new = (v if isinstance(v, Mapping) else {"name": v} for v in (out[key], value))
             keep = {} if "name" in new and new.get("name") != old.get("name") else old
             out[key] = {**keep, **new}

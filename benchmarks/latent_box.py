@@ -54,9 +54,11 @@ class LinearScore(Evaluator):
 def measure(checkpoint: str, optimizer: str, proposals: int, seed: int, box: bool) -> dict[str, float]:
     space = get_space(read_metadata(checkpoint)["space"])
     model = load(checkpoint, space=space)
-    strategy = STRATEGIES.create("latent", space, model=model, optimizer=optimizer, repair=False, seed=seed)
+    strategy = STRATEGIES.create("latent", space, model=model, optimizer=optimizer, repair=False, neighbours=0,
+                                 seed=seed)  # the latent decodes alone
     if not box:
-        strategy.loc, strategy.scale = torch.zeros_like(strategy.loc), torch.ones_like(strategy.scale)
+        member = strategy.members[0]  # one model: one member
+        member.loc, member.scale = torch.zeros_like(member.loc), torch.ones_like(member.scale)
     result = search(space, strategy, LinearScore(space, seed), budget=10**6, stop=lambda r: r.proposals >= proposals,
                     patience=10**6)
     return {"proposals": result.proposals, "valid": result.valid_share,

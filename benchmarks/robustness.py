@@ -2,7 +2,8 @@
 
 A user pretrains once, with whatever seed; this measures how much a latent optimizer's quality
 depends on that seed. For each pretraining seed S it runs ``archlatent benchmark --seed S`` (which
-pretrains the default model with seed S, then searches with search seeds 0..N-1) into
+pretrains the default models with seed S: a portfolio of three NB201 transformers, member 0
+pretrained with seed S itself; then searches with search seeds 0..N-1) into
 ``OUT/pretrain-S``; methods that use no model (``rea``, ``local``, ...) run once, in
 ``OUT/baselines``. Every benchmark is resumable (``--resume`` is passed when a folder exists), so
 an interrupted run continues. The markdown table (per method and pretraining seed: mean test

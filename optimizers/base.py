@@ -79,6 +79,11 @@ class Optimizer(ABC):
         self._open: Tensor | None = None  # its rows not yet rejected, bool [k]
         self._hist: list[tuple[Tensor, Tensor, Tensor]] = []
 
+    def predict(self, z: Tensor) -> Tensor | None:
+        """The optimizer's own model of the first objective at `z` (lower is better, any scale), or
+        None where it keeps no such model or has not fitted it yet. Shapes: z [n, dim] -> [n]."""
+        return None
+
     # ----- protocol -------------------------------------------------------------------------------
 
     def ask(self) -> Tensor:

@@ -56,6 +56,13 @@ class BO(Optimizer):
         lcb = mu - self.beta * sd
         return pool[torch.argsort(lcb)[: self.batch]].float()
 
+    def predict(self, z: Tensor) -> Tensor | None:
+        """The GP's posterior mean once `n_init` feasible points are known. Shapes: z [m, dim] -> [m]."""
+        hz, hf, feasible = self._history()
+        if int(feasible.sum()) < self.n_init:
+            return None
+        return self._posterior(hz[feasible].double(), hf[feasible, 0].double(), z.double())[0].float()
+
     def _tell(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
         """The GP is refit from the history at each ask; nothing else to keep."""
 

@@ -100,6 +100,15 @@ class NAO(Optimizer):
         self._starts = torch.tensor(starts + [-1] * (self.top_k - len(starts)), dtype=torch.long)
         return torch.cat(rows)
 
+    def predict(self, z: Tensor) -> Tensor | None:
+        """f_hat(z) in standardized units, None before the predictor is fitted. Shapes: z [n, dim] -> [n]."""
+        if self._stale:
+            self._fit()
+        if not self._fitted:
+            return None
+        with torch.no_grad():
+            return self.model(z.to(torch.float32))[:, 0]
+
     def _tell(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
         """Shapes: z [top_k, dim], f [top_k, 1] (+inf where infeasible or rejected), feasible [top_k]."""
         starts, self._starts = self._starts, None

@@ -163,3 +163,82 @@ def test_a_resumed_portfolio_search_repeats_the_uninterrupted_one(nb201_csv, tmp
     resumed, straight = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
     assert [h["key"] for h in resumed["history"]] == [h["key"] for h in straight["history"]]
     assert resumed["queries"] == 45
+
+
+@pytest.mark.parametrize("optimizer", ["nao", "cso"])
+def test_neighbours_of_the_best_join_each_ask_ranked_by_the_members(pair, nb201_table, optimizer):
+    space = get_space("nb201")
+    strategy = STRATEGIES.create("latent", space, model=pair, optimizer=optimizer, neighbours=3, seed=1)
+    result = search(space, strategy, TabularEvaluator(nb201_table, "cifar10"), budget=40)
+    best = max(result.history, key=lambda h: h["valid_acc"])
+    assert strategy._best is not None and strategy._best[1].key() == best["key"]
+    asked = strategy.ask()
+    members = sum(m.rows for m in strategy.members)
+    tail, ring = asked[members:], {g.key(): g for g in space.neighbours(strategy._best[1]) if g.key() not in result.metrics}
+    assert len(tail) == 3 and all(g.key() in ring for g in tail)
+    if optimizer == "nao":  # cso has no predictor (random order) and is told repeats too
+        # every evaluation, polished ones included, reached every member once
+        assert all(int(m.optimizer.history()[2].sum()) == 40 for m in strategy.members)
+        rest = [g for k, g in ring.items() if k not in {t.key() for t in tail}]
+        score = lambda gs: sum(m.optimizer.predict(m.standard(gs)) for m in strategy.members)  # noqa: E731
+        assert float(score(tail).max()) <= float(score(rest).min())  # the members' favourites
+
+
+def test_neighbours_setting_is_checked(pair):
+    space = get_space("nb201")
+    with pytest.raises(ArchLatentError, match="neighbours must be an int >= 0"):
+        STRATEGIES.create("latent", space, model=pair, neighbours=-1)
+    with pytest.raises(ArchLatentError, match="needs a single objective"):
+        STRATEGIES.create("latent", space, model=pair, optimizer="nsga2", neighbours=2,
+                          objectives=("valid_acc", "params_mb"))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_predict_is_none_or_ranks_like_the_told_values(name):
+    """`predict` is an optimizer's own model of the first objective: None, or it orders told points."""
+    import torch
+
+    cls = OPTIMIZERS.get(name)
+    n_obj = 2 if name == "nsga2" else 1
+    opt = cls(3, n_obj=n_obj, seed=0)
+    assert opt.predict(torch.zeros(2, 3)) is None  # nothing told yet
+    told = 0
+    while told < 24:
+        z = opt.ask()
+        told += z.shape[0]
+        f = (z**2).sum(1, keepdim=True).repeat(1, n_obj)
+        opt.tell(z, f, torch.ones(z.shape[0], dtype=torch.bool))
+    probe = torch.tensor([[0.0, 0.0, 0.0], [2.5, 2.5, 2.5]])
+    guess = opt.predict(probe)
+    if name in ("nao", "bo"):
+        assert guess is not None
+    if guess is not None:
+        assert guess.shape == (2,) and bool(torch.isfinite(guess).all()) and guess[0] < guess[1]
+
+
+def test_flags_reach_the_members_and_neighbours_settings(nb201_csv, pair):
+    import argparse
+
+    from archlatent.commands.search import config_from_args, setup_config_flags
+    from archlatent.run import build
+
+    p = argparse.ArgumentParser()
+    setup_config_flags(p)
+    config = config_from_args(p.parse_args(["--space", "nb201", "--bench", str(nb201_csv), "--members", "2",
+                                            "--neighbours", "0"]))
+    assert config.pretrain == {"members": 2} and config.strategy_kwargs == {"neighbours": 0}
+    parts = build(config, model=pair)
+    assert parts.strategy.neighbours == 0 and len(parts.strategy.members) == 2
+    assert build(config.replace(strategy_kwargs={}), model=pair).strategy.neighbours == 2  # the default
+
+
+def test_benchmark_gives_strategy_and_optimizer_settings_only_to_their_own(nb201_csv, tiny_model, tmp_path, capsys):
+    save(tiny_model, tmp_path / "ckpt")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[strategy]\nname = "latent"\nneighbours = 0\n[optimizer]\nname = "nao"\ntop_k = 5\n')
+    code, _, err = _run(["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--checkpoint", str(tmp_path / "ckpt"),
+                         "--config", str(cfg), "--methods", "rea,cso,nao", "--budget", "25", "--seeds", "1",
+                         "--out", str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    runs = [json.loads(line) for line in (tmp_path / "b" / "runs.jsonl").read_text().splitlines()]
+    assert sorted(r["method"] for r in runs) == ["cso", "nao", "rea"] and all(r["queries"] == 25 for r in runs)

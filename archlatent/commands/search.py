@@ -48,6 +48,8 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
                                                     "valid_acc); more for a Pareto front (nsga2)")
     p.add_argument("--allow-test-objective", action="store_true", default=S, help="allow searching on a test metric")
     p.add_argument("--no-remap", dest="remap", action="store_false", default=S, help="turn TNAO's latent remapping off")
+    p.add_argument("--neighbours", type=int, default=S, help="latent: unseen neighbours of the best architecture "
+                                                             "added to each ask (default 2; 0 for several objectives)")
     p.add_argument("--budget", type=int, default=S, help=f"distinct architectures to evaluate, labels included "
                                                          f"(default {d.budget})")
     p.add_argument("--seed", type=int, default=S, help=f"random seed, >= 0 (default {d.seed})")
@@ -65,7 +67,7 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The `SearchConfig` of the typed flags over the --config file over the defaults."""
-    from archlatent.config import SearchConfig
+    from archlatent.config import SearchConfig, merge
 
     typed = vars(args)
     over: dict[str, Any] = {k: typed[k] for k in ("space", "dataset", "encoder", "checkpoint", "labels", "labels_file",
@@ -79,6 +81,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         over["strategy"] = {"name": typed["strategy"]}
     if "remap" in typed:
         over.setdefault("strategy", {})["remap"] = False
+    if "neighbours" in typed:
+        over.setdefault("strategy", {})["neighbours"] = typed["neighbours"]
     evaluator = {k: typed[n] for k, n in (("bench", "bench"), ("checkpoint", "supernet"), ("pool", "pool")) if n in typed}
     if "evaluator" in typed:
         evaluator["name"] = typed["evaluator"]
@@ -94,16 +98,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         over["pretrain"] = pretrain
     if "config" in typed:
         return SearchConfig.from_toml(typed["config"], **over)
-    return SearchConfig.from_dict(_bare(over), source="flags")
-
-
-def _bare(over: dict[str, Any]) -> dict[str, Any]:
-    """Plugin tables typed without a name (e.g. only --bench) get the default plugin's name."""
-    from archlatent.config import SearchConfig
-
-    d = SearchConfig(space="nb201").to_dict()
-    return {k: ({"name": d[k]["name"], **v} if isinstance(v, dict) and "name" not in v and k in
-                ("strategy", "optimizer", "evaluator", "executor") else v) for k, v in over.items()}
+    return SearchConfig.from_dict(merge({}, over), source="flags")
 
 
 def _setup_search(p: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.optimizers import OPTIMIZERS, Optimizer
 from archlatent.spaces.base import SearchSpace
@@ -66,7 +67,12 @@ class LatentStrategy(Strategy):
     particles; an optimizer that sets ``reject_repeats`` (NAO) has them rejected instead, so it
     widens its steps. Otherwise, with ``repair``, a decode that repeats a known architecture is moved
     to an unseen neighbour (so a converging swarm keeps paying for new architectures). `model` is one
-    autoencoder or a `Portfolio` of them (one optimizer each).
+    autoencoder or a `Portfolio` of them (one optimizer each). `neighbours` adds that many unseen
+    neighbours (`space.neighbours`: one edit away; in pool mode the nearest pool members) of the best
+    architecture evaluated so far to every ask, best first by the members' mean
+    prediction (`Optimizer.predict`; random order without one): latent steps from the incumbent can
+    stay blind to a better cell one edit away (on NB201, most runs that missed the optimum ended one
+    edit from it; BENCHMARKS.md 2b). Default: 2 for a single objective, 0 (none) for several.
     """
 
     needs_model = True
@@ -81,11 +87,19 @@ class LatentStrategy(Strategy):
         optimizer_kwargs: Mapping[str, Any] | None = None,
         remap: bool = True,
         repair: bool = True,
+        neighbours: int | None = None,
         objectives: Sequence[str] = ("valid_acc",),
         seed: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__(space, objectives=objectives, seed=seed)
-        self.remap, self.repair = remap, repair
+        if neighbours is None:
+            neighbours = 2 if len(self.objectives) == 1 else 0
+        if isinstance(neighbours, bool) or not isinstance(neighbours, int) or neighbours < 0:
+            raise ArchLatentError(f"latent: neighbours must be an int >= 0, got {neighbours!r}")
+        if neighbours and len(self.objectives) > 1:
+            raise ArchLatentError("latent: neighbours (of the best architecture) needs a single objective")
+        self.remap, self.repair, self.neighbours = remap, repair, neighbours
+        self._best: tuple[float, Genotype] | None = None  # (loss, genotype) of the best evaluated so far
         models = list(model) if isinstance(model, Sequence) else [model]  # a Portfolio
         # an int seed seeds the optimizer's own stream too (a Generator is split, not shared); members
         # of a portfolio get streams spawned from it
@@ -120,7 +134,20 @@ class LatentStrategy(Strategy):
                 decoded = [self._unseen(g, taken) for g in decoded]
             member.rows = len(decoded)
             proposals += decoded
-        return proposals
+        return proposals + self._polish({g.key() for g in proposals if g is not None})
+
+    def _polish(self, taken: set[str]) -> list[Genotype]:
+        """Up to `neighbours` unseen neighbours of the best architecture, not in `taken`, best first by
+        the members' mean prediction (in random order while no member predicts)."""
+        if not self.neighbours or self._best is None:
+            return []
+        ring = list({g.key(): g for g in self.space.neighbours(self._best[1])
+                     if not self.is_seen(g) and g.key() not in taken}.values())
+        if not ring:
+            return []
+        scores = [p for m in self.members if (p := m.optimizer.predict(m.standard(ring))) is not None]
+        order = torch.stack(scores).mean(0).argsort(stable=True).tolist() if scores else self.rng.permutation(len(ring)).tolist()
+        return [ring[i] for i in order[: self.neighbours]]
 
     def _unseen(self, g: Genotype | None, taken: set[str]) -> Genotype | None:
         """`g`, or an unseen neighbour of it (or one two edits away, else a random cell) when the
@@ -144,11 +171,21 @@ class LatentStrategy(Strategy):
             assert member.u is not None, "tell() before ask()"
             parts.append(list(told[start : start + member.rows]))
             start += member.rows
+        polished = list(told[start:])
+        for t in told:
+            if t.metrics is not None and t.genotype is not None:
+                self._note(t.genotype, t.metrics)
         for j, (member, part) in enumerate(zip(self.members, parts)):
             self._tell(member, part)
-            others = [t for i, p in enumerate(parts) if i != j for t in p if t.status == "new" and t.metrics]
+            others = [t for i, p in enumerate([*parts, polished]) if i != j for t in p if t.status == "new" and t.metrics]
             if others:
                 self._seed(member, [t.genotype for t in others], [t.metrics for t in others])  # type: ignore[misc]
+
+    def _note(self, genotype: Genotype, metrics: Mapping[str, float]) -> None:
+        """Keep the best architecture seen (for `neighbours`)."""
+        loss = self.loss(metrics)
+        if self._best is None or loss < self._best[0]:
+            self._best = (loss, genotype)
 
     def _tell(self, member: _Member, told: Sequence[Told]) -> None:
         """Answer `member`'s pending ask."""
@@ -173,6 +210,8 @@ class LatentStrategy(Strategy):
     def warm_start(self, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
         """Labelled architectures seed every member's optimizer (those that hold every objective)."""
         usable = [(g, m) for g, m in zip(genotypes, metrics) if all(o in m for o in self.objectives)]
+        for g, m in usable:
+            self._note(g, m)
         if usable:
             for member in self.members:
                 self._seed(member, [g for g, _ in usable], [m for _, m in usable])
