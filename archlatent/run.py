@@ -143,8 +143,18 @@ def _model(
 ) -> tuple[Any, dict[Genotype, dict[str, float]]]:
     """(model, labelled metrics): the checkpoint, the run folder's own model (a resume), or pretrained
     here. The model is a `Portfolio` (of one, or of ``pretrain.members`` autoencoders)."""
-    from archlatent.encoders import (Portfolio, is_portfolio, load_portfolio, member_folders, member_seeds, members,
-                                     preset, pretrain, read_metadata, save_portfolio)
+    from archlatent.encoders import (
+        Portfolio,
+        is_portfolio,
+        load_portfolio,
+        member_folders,
+        member_seeds,
+        members,
+        preset,
+        pretrain,
+        read_metadata,
+        save_portfolio,
+    )
 
     own = Path(config.out) / "model" if config.out else None
     held = own is not None and ((own / "model.json").is_file() or is_portfolio(own))

@@ -7,7 +7,14 @@ Front doors: `pretrain(space, encoder_name, ...) -> (model, metrics, curves)`, `
 from archlatent.encoders import gin, transformer  # noqa: F401  (register)
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder, build_encoder
 from archlatent.encoders.checkpoint import load, read_metadata, save
-from archlatent.encoders.portfolio import Portfolio, is_portfolio, load_portfolio, member_folders, member_seeds, save_portfolio
+from archlatent.encoders.portfolio import (
+    Portfolio,
+    is_portfolio,
+    load_portfolio,
+    member_folders,
+    member_seeds,
+    save_portfolio,
+)
 from archlatent.encoders.presets import PRESETS, members, preset
 from archlatent.encoders.train import PretrainResult, evaluate, fit, make_dataset, pretrain
 

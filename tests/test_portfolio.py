@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 
 from archlatent.cli import main
-from archlatent.encoders import (Portfolio, load, load_portfolio, member_seeds, preset, pretrain, read_metadata, save,
-                                 save_portfolio)
+from archlatent.encoders import (
+    Portfolio,
+    load,
+    load_portfolio,
+    member_seeds,
+    preset,
+    pretrain,
+    read_metadata,
+    save,
+    save_portfolio,
+)
 from archlatent.errors import ArchLatentError, CheckpointError
 from archlatent.evaluators.tabular import TabularEvaluator
 from archlatent.optimizers import OPTIMIZERS
@@ -180,7 +189,7 @@ def test_neighbours_of_the_best_join_each_ask_ranked_by_the_members(pair, nb201_
         # every evaluation, polished ones included, reached every member once
         assert all(int(m.optimizer.history()[2].sum()) == 40 for m in strategy.members)
         rest = [g for k, g in ring.items() if k not in {t.key() for t in tail}]
-        score = lambda gs: sum(m.optimizer.predict(m.standard(gs)) for m in strategy.members)  # noqa: E731
+        score = lambda gs: sum(m.optimizer.predict(m.standard(gs)) for m in strategy.members)
         assert float(score(tail).max()) <= float(score(rest).min())  # the members' favourites
 
 
