@@ -145,7 +145,7 @@ def _model(
     here. The model is a `Portfolio` (of one, or of ``pretrain.members`` autoencoders)."""
     from archlatent.encoders import (
         Portfolio,
-        is_portfolio,
+        holds_model,
         load_portfolio,
         member_folders,
         member_seeds,
@@ -157,8 +157,7 @@ def _model(
     )
 
     own = Path(config.out) / "model" if config.out else None
-    held = own is not None and ((own / "model.json").is_file() or is_portfolio(own))
-    source = config.checkpoint or (str(own) if held else None)
+    source = config.checkpoint or (str(own) if own is not None and holds_model(own) else None)
     if source is not None:
         model = load_portfolio(source, space=space)
         metas = [read_metadata(folder) for folder in member_folders(source)]

@@ -9,7 +9,7 @@ from archlatent.encoders.base import ENCODERS, LatentAutoencoder, build_encoder
 from archlatent.encoders.checkpoint import load, read_metadata, save
 from archlatent.encoders.portfolio import (
     Portfolio,
-    is_portfolio,
+    holds_model,
     load_portfolio,
     member_folders,
     member_seeds,
@@ -27,7 +27,7 @@ __all__ = [
     "build_encoder",
     "evaluate",
     "fit",
-    "is_portfolio",
+    "holds_model",
     "load",
     "load_portfolio",
     "make_dataset",

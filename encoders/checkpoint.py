@@ -37,9 +37,9 @@ LIMITS = {"latent_dim": 4096, "hidden": 8192, "layers": 64, "dec_hidden": 16384,
           "score_hidden": 8192, "heads": 64, "ff": 65536}
 
 
-def _digest(meta: Mapping[str, Any]) -> str:
-    """sha256 of the metadata itself (without its own digest): an edited sidecar is refused."""
-    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+def _digest(doc: Mapping[str, Any], field: str = "metadata_sha256") -> str:
+    """sha256 of a JSON document without its own checksum `field`: an edited sidecar is refused."""
+    body = {k: v for k, v in doc.items() if k != field}
     return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode("utf-8")).hexdigest()
 
 

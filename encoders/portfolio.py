@@ -22,7 +22,7 @@ from typing import Any, overload
 import numpy as np
 
 from archlatent.encoders.base import LatentAutoencoder
-from archlatent.encoders.checkpoint import load, read_metadata, save
+from archlatent.encoders.checkpoint import METADATA, _digest, load, read_metadata, save
 from archlatent.errors import ArchLatentError, CheckpointError
 from archlatent.files import write_atomic
 from archlatent.spaces import SearchSpace
@@ -89,6 +89,11 @@ def is_portfolio(path: str | Path) -> bool:
     return (Path(path) / INDEX).is_file()
 
 
+def holds_model(path: str | Path) -> bool:
+    """Whether the folder `path` holds a model: a checkpoint or a portfolio."""
+    return (Path(path) / METADATA).is_file() or is_portfolio(path)
+
+
 def save_portfolio(
     models: Sequence[LatentAutoencoder],
     directory: str | Path,
@@ -113,7 +118,7 @@ def write_index(directory: str | Path, folders: Sequence[Path]) -> Path:
     directory = Path(directory)
     listed = [{"folder": Path(f).name, "weights_sha256": read_metadata(f)["weights_sha256"]} for f in folders]
     index: dict[str, Any] = {"format": FORMAT, "members": listed}
-    index["index_sha256"] = _digest(index)
+    index["index_sha256"] = _digest(index, "index_sha256")
     return write_atomic(directory / INDEX, json.dumps(index, indent=2) + "\n")
 
 
@@ -129,7 +134,7 @@ def member_folders(path: str | Path) -> list[Path]:
     try:
         index = json.loads((path / INDEX).read_text(encoding="utf-8"))
         listed = index["members"]
-        intact = index.get("format") == FORMAT and index.get("index_sha256") == _digest(index)
+        intact = index.get("format") == FORMAT and index.get("index_sha256") == _digest(index, "index_sha256")
         folders = [path / str(m["folder"]) for m in listed]
         shas = [m["weights_sha256"] for m in listed]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -157,7 +162,3 @@ def load_portfolio(
     except ArchLatentError as exc:
         raise CheckpointError(f"portfolio {path}: {exc}") from None
 
-
-def _digest(index: Mapping[str, Any]) -> str:
-    body = {k: v for k, v in index.items() if k != "index_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()

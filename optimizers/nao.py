@@ -81,8 +81,7 @@ class NAO(Optimizer):
 
     def _ask(self) -> Tensor:
         """Shapes: returns [top_k, dim]."""
-        if self._stale:
-            self._fit()
+        self._refresh()
         z, f, feasible = self._history()
         self._n_old = z.shape[0]
         starts: list[int] = []
@@ -102,8 +101,7 @@ class NAO(Optimizer):
 
     def predict(self, z: Tensor) -> Tensor | None:
         """f_hat(z) in standardized units, None before the predictor is fitted. Shapes: z [n, dim] -> [n]."""
-        if self._stale:
-            self._fit()
+        self._refresh()
         if not self._fitted:
             return None
         with torch.no_grad():
@@ -134,6 +132,11 @@ class NAO(Optimizer):
             self._eta.pop(start, None)
         else:
             self._eta[start] = min(eta * self.growth, self.eta_max)
+
+    def _refresh(self) -> None:
+        """Fit the predictor if feasible data arrived since the last fit."""
+        if self._stale:
+            self._fit()
 
     def _fit(self) -> None:
         """Warm-started Adam steps on the standardized feasible targets (needs two feasible points)."""

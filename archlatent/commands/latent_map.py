@@ -69,9 +69,9 @@ def run_latent_map(args: argparse.Namespace) -> int:
 
 def _sources(source: Path) -> tuple[Path, list[dict]]:
     """The model (or portfolio) folder and, for a run folder, its evaluated architectures in query order."""
-    from archlatent.encoders import is_portfolio
+    from archlatent.encoders import holds_model
 
-    if (source / "model.json").is_file() or is_portfolio(source):
+    if holds_model(source):
         return source, []
     result, config = source / "result.json", source / "config.json"
     if not config.is_file():
@@ -83,7 +83,7 @@ def _sources(source: Path) -> tuple[Path, list[dict]]:
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise ArchLatentError(f"{source}: cannot read its run files ({err})") from None
     model_dir = Path(cfg["checkpoint"]) if cfg.get("checkpoint") else source / "model"
-    if not ((model_dir / "model.json").is_file() or is_portfolio(model_dir)):
+    if not holds_model(model_dir):
         raise ArchLatentError(f"run {source} used no latent model (strategy {cfg.get('strategy')})")
     return model_dir, history
 

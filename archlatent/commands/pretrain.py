@@ -97,7 +97,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
                                                           "label_queries", "train_seconds")})
         if count > 1:
             write_index(out, folders)
-        for stale in ("portfolio.json",) if count == 1 else ("model.pt", "model.json", "metrics.json", "curves.json", "curves.png"):
-            (out / stale).unlink(missing_ok=True)  # left by a --force'd earlier model of the other kind
+        other = ("portfolio.json",) if count == 1 else ("model.pt", "model.json", "metrics.json", "curves.json", "curves.png")
+        for stale in other:  # left by a --force'd earlier model of the other kind
+            (out / stale).unlink(missing_ok=True)
     emit(summary[0] if count == 1 else {"members": summary, "seeds": seeds})
     return 0
