@@ -55,7 +55,7 @@ def measure(checkpoint: str, optimizer: str, proposals: int, seed: int, box: boo
     space = get_space(read_metadata(checkpoint)["space"])
     model = load(checkpoint, space=space)
     strategy = STRATEGIES.create("latent", space, model=model, optimizer=optimizer, repair=False, neighbours=0,
-                                 seed=seed)  # the latent decodes alone
+                                 rank=False, seed=seed)  # the latent decodes alone, in the members' order
     if not box:
         member = strategy.members[0]  # one model: one member
         member.loc, member.scale = torch.zeros_like(member.loc), torch.ones_like(member.scale)

@@ -13,19 +13,20 @@ deviation `noise` = 0.1 in f's units, the reference's alpha = 0.1^2) ranks them 
 (xi = 0.001 below the best GP mean at the told points) and the best `batch` (1, as the reference) are
 asked.
 
-Our choices: minimization throughout (the good child has the lower mean f; UCT is
-x_bar - 2 Cp sqrt(2 ln n_parent / n), the paper's form, lowest first); Cp counts in units of the spread
-(max - min) of the told f, since the reference tunes Cp per function to f's scale; infeasible points
-(f = +inf) take no part in the tree or the GP; the boxes around a centre start at 1/64 of the whole
-box's side (the reference: 1e-4); at the root (no split yet) the candidates fill the whole box, where
-the reference samples uniformly without the GP; the GP's targets are standardized and its length scale
-is the best of a grid by marginal likelihood (the reference runs L-BFGS on its hyperparameters), fitted
-on the points of the highest node of the path holding at most `gp_max` (all points while there are at
-most `gp_max`, as the reference), which bounds its cubic cost on long runs. The tree is rebuilt at
-every ask, so its pieces must be cheap on tens to hundreds of points: scikit-learn's SVC (libsvm, as
-the reference) learns each boundary, but its predictions are evaluated from the dual coefficients in
-numpy, and KMeans(2) (k-means++ seeding, then Lloyd's iterations) is written here, because
-scikit-learn's per-call overhead (milliseconds) would dominate.
+Our choices: minimization throughout (the good child has the lower mean f; UCT is x_bar - 2 Cp sqrt(2
+ln n_parent / n), the paper's form, lowest first); Cp counts in units of the spread (max - min) of the
+told f, since the reference tunes Cp per function to f's scale; infeasible points (f = +inf) take no
+part in the tree or the GP; the boxes around a centre start at 1/64 of the whole box's side (the
+reference: 1e-4); at the root (no split yet) the candidates fill the whole box, where the reference
+samples uniformly without the GP; the GP's targets are standardized and its length scale is the best of
+a grid by marginal likelihood (the reference runs L-BFGS on its hyperparameters), fitted on the points
+of the highest node of the path holding at most `gp_max` (all points while there are at most `gp_max`,
+as the reference), which bounds its cubic cost on long runs. `predict` (ours; the latent strategy ranks
+neighbours and asks by it) is the posterior mean of the same GP fitted on the `gp_max` best feasible
+points. The tree is rebuilt at every ask, so its pieces must be cheap on tens to hundreds of points:
+scikit-learn's SVC (libsvm, as the reference) learns each boundary, but its predictions are evaluated
+from the dual coefficients in numpy, and KMeans(2) (k-means++ seeding, then Lloyd's iterations) is
+written here, because scikit-learn's per-call overhead (milliseconds) would dominate.
 
 Defaults (`n_init` 20, as NAO's first ask; `cp` 0.1; `bound` 2 in the latent strategy's standardized
 coordinates) were chosen on NB201 CIFAR-10 latent search, seeds 100-149 (the benchmark reports 0-99):
@@ -128,6 +129,16 @@ class LAMCTS(Optimizer):
             fit = own[np.argsort(y[own], kind="stable")[: self.gp_max]]
         ei = _expected_improvement(x[fit], y[fit], cands, self.noise)
         return torch.from_numpy(cands[np.argsort(-ei, kind="stable")[: self.batch]]).float()
+
+    def predict(self, z: Tensor) -> Tensor | None:
+        """A GP's posterior mean (standardized) on the `gp_max` best feasible points told, once `n_init`
+        are known. Shapes: z [m, dim] -> [m]."""
+        hz, hf, feasible = self._history()
+        x, y = hz[feasible].double().numpy(), hf[feasible, 0].double().numpy()
+        if x.shape[0] < self.n_init:
+            return None
+        keep = np.argsort(y, kind="stable")[: self.gp_max]
+        return torch.from_numpy(_GP(x[keep], y[keep], self.noise).posterior(z.double().numpy())[0]).float()
 
     def _tell(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
         """The tree is rebuilt from the history at each ask; nothing else to keep."""
@@ -260,30 +271,41 @@ def _matern52(dist: np.ndarray, length: float) -> np.ndarray:
     return (1.0 + r + r * r / 3.0) * np.exp(-r)
 
 
+class _GP:
+    """A GP on (x, y): standardized targets, Matern-5/2, noise standard deviation `noise` in y's units,
+    length scale by marginal likelihood over `_LENGTHS` x the median distance between the points."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, noise: float) -> None:
+        self.x, self.mean, self.std = x, y.mean(), y.std() or 1.0
+        t = (y - self.mean) / self.std
+        dist = _distances(x, x)
+        median = float(np.median(dist[dist > 0])) if (dist > 0).any() else 1.0
+        best: tuple[float, float, np.ndarray, np.ndarray, np.ndarray] | None = None
+        for length in (median * m for m in _LENGTHS):
+            k = _matern52(dist, length)
+            chol = np.linalg.cholesky(k + ((noise / self.std) ** 2 + 1e-6) * np.eye(x.shape[0]))
+            alpha = cho_solve((chol, True), t)
+            evidence = -0.5 * t @ alpha - np.log(np.diag(chol)).sum()
+            if best is None or evidence > best[0]:
+                best = (evidence, length, k, chol, alpha)
+        assert best is not None
+        _, self.length, k, self.chol, self.alpha = best
+        self.fitted_min = float((k @ self.alpha).min())  # the best posterior mean at the points
+
+    def posterior(self, cands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation, standardized. Shapes: cands [m, d] -> ([m], [m])."""
+        k_star = _matern52(_distances(cands, self.x), self.length)
+        v = solve_triangular(self.chol, k_star.T, lower=True)
+        return k_star @ self.alpha, np.sqrt(np.maximum(1.0 - (v * v).sum(0), 1e-12))
+
+
 def _expected_improvement(
     x: np.ndarray, y: np.ndarray, cands: np.ndarray, noise: float, xi: float = 1e-3
 ) -> np.ndarray:
-    """EI (minimization) at `cands` of a GP on (x, y): standardized targets, Matern-5/2, noise standard
-    deviation `noise` in y's units, length scale by marginal likelihood over `_LENGTHS` x the median distance.
-    Shapes: x [n, d], y [n], cands [m, d] -> [m]."""
-    mean, std = y.mean(), y.std() or 1.0
-    t = (y - mean) / std
-    dist = _distances(x, x)
-    median = float(np.median(dist[dist > 0])) if (dist > 0).any() else 1.0
-    best: tuple[float, float, np.ndarray, np.ndarray, np.ndarray] | None = None
-    for length in (median * m for m in _LENGTHS):
-        k = _matern52(dist, length)
-        chol = np.linalg.cholesky(k + ((noise / std) ** 2 + 1e-6) * np.eye(x.shape[0]))
-        alpha = cho_solve((chol, True), t)
-        evidence = -0.5 * t @ alpha - np.log(np.diag(chol)).sum()
-        if best is None or evidence > best[0]:
-            best = (evidence, length, k, chol, alpha)
-    assert best is not None
-    _, length, k, chol, alpha = best
-    k_star = _matern52(_distances(cands, x), length)
-    mu = k_star @ alpha
-    v = solve_triangular(chol, k_star.T, lower=True)
-    sigma = np.sqrt(np.maximum(1.0 - (v * v).sum(0), 1e-12))
-    improvement = (k @ alpha).min() - mu - xi / std
+    """EI (minimization) at `cands` of a `_GP` on (x, y), below its best mean at the points by xi (y's
+    units). Shapes: x [n, d], y [n], cands [m, d] -> [m]."""
+    gp = _GP(x, y, noise)
+    mu, sigma = gp.posterior(cands)
+    improvement = gp.fitted_min - mu - xi / gp.std
     z = improvement / sigma
     return improvement * norm.cdf(z) + sigma * norm.pdf(z)

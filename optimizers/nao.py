@@ -5,7 +5,8 @@ Every told point is kept. A small MLP f_hat(z) is fitted to the feasible ones (s
 feasible data: one fit however many seeds a portfolio's round brings).
 Each ask moves the `top_k` best feasible points ("starts") along the predictor's descent direction,
 z' = z - eta_s * grad f_hat(z), one row per start; rows without a start (no fitted predictor yet, or
-fewer usable starts than top_k) are N(0, I) samples.
+fewer usable starts than top_k) are N(0, I) samples. The first ask (no predictor yet) holds `n_init`
+such samples (default: top_k).
 
 Step growth, as NAO grows eta until the decoded architecture is new: a start whose proposal comes back
 infeasible or rejected (`reject(rows)`: the latent strategy rejects proposals that decode to an
@@ -37,6 +38,7 @@ class NAO(Optimizer):
         n_obj: int = 1,
         seed: int | np.random.Generator | None = None,
         top_k: int = 20,
+        n_init: int | None = None,
         eta: float = 4.0,
         growth: float = 2.0,
         eta_max: float = 32.0,
@@ -45,7 +47,8 @@ class NAO(Optimizer):
         lr: float = 1e-2,
     ) -> None:
         super().__init__(dim, n_obj=n_obj, seed=seed)
-        for label, value in (("top_k", top_k), ("hidden", hidden), ("fit_steps", fit_steps)):
+        n_init = top_k if n_init is None else n_init
+        for label, value in (("top_k", top_k), ("n_init", n_init), ("hidden", hidden), ("fit_steps", fit_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OptimizerError(f"nao: {label} must be a positive int, got {value!r}")
         if not (0.0 < eta <= eta_max and growth > 1.0 and lr > 0.0):
@@ -53,7 +56,7 @@ class NAO(Optimizer):
                 f"nao: need 0 < eta <= eta_max, growth > 1 and lr > 0; got eta={eta!r}, eta_max={eta_max!r}, "
                 f"growth={growth!r}, lr={lr!r}"
             )
-        self.top_k, self.eta, self.growth, self.eta_max, self.fit_steps = top_k, eta, growth, eta_max, fit_steps
+        self.top_k, self.n_init, self.eta, self.growth, self.eta_max, self.fit_steps = top_k, n_init, eta, growth, eta_max, fit_steps
         layers = [nn.utils.skip_init(nn.Linear, a, b) for a, b in ((dim, hidden), (hidden, hidden), (hidden, 1))]
         with torch.no_grad():  # init from the own generator (nn.Linear's default init would use the global one)
             for layer in layers:
@@ -66,7 +69,7 @@ class NAO(Optimizer):
         self._stale = False  # feasible data arrived since the last fit (fitted at the next ask)
         self._eta: dict[int, float] = {}  # grown step sizes by start (history index)
         self._retired: set[int] = set()
-        self._starts: Tensor | None = None  # the pending ask's start per row [top_k], -1 for a random row
+        self._starts: Tensor | None = None  # the pending ask's start per row [k], -1 for a random row
         self._n_old = 0  # history length at the pending ask
 
     @property
@@ -80,15 +83,16 @@ class NAO(Optimizer):
         return frozenset(self._retired)
 
     def _ask(self) -> Tensor:
-        """Shapes: returns [top_k, dim]."""
+        """Shapes: returns [top_k, dim] ([n_init, dim] before the predictor is fitted)."""
         self._refresh()
         z, f, feasible = self._history()
         self._n_old = z.shape[0]
         starts: list[int] = []
+        k = self.top_k if self._fitted else self.n_init
         if self._fitted:
             order = torch.argsort(torch.where(feasible, f[:, 0], torch.inf), stable=True)
-            starts = [i for i in order[feasible[order]].tolist() if i not in self._retired][: self.top_k]
-        rows = [torch.randn(self.top_k - len(starts), self.dim, generator=self.generator)]
+            starts = [i for i in order[feasible[order]].tolist() if i not in self._retired][:k]
+        rows = [torch.randn(k - len(starts), self.dim, generator=self.generator)]
         if starts:
             idx = torch.tensor(starts)
             with torch.enable_grad():
@@ -96,7 +100,7 @@ class NAO(Optimizer):
                 (grad,) = torch.autograd.grad(self.model(z0).sum(), z0)
             eta = torch.tensor([self._eta.get(s, self.eta) for s in starts])
             rows.insert(0, z[idx] - eta[:, None] * grad)
-        self._starts = torch.tensor(starts + [-1] * (self.top_k - len(starts)), dtype=torch.long)
+        self._starts = torch.tensor(starts + [-1] * (k - len(starts)), dtype=torch.long)
         return torch.cat(rows)
 
     def predict(self, z: Tensor) -> Tensor | None:
@@ -108,7 +112,7 @@ class NAO(Optimizer):
             return self.model(z.to(torch.float32))[:, 0]
 
     def _tell(self, z: Tensor, f: Tensor, feasible: Tensor) -> None:
-        """Shapes: z [top_k, dim], f [top_k, 1] (+inf where infeasible or rejected), feasible [top_k]."""
+        """Shapes: z [k, dim], f [k, 1] (+inf where infeasible or rejected), feasible [k] (k rows asked)."""
         starts, self._starts = self._starts, None
         assert starts is not None
         old_f = self._history()[1][: self._n_old, 0]

@@ -276,6 +276,16 @@ def test_nao_asks_gaussian_samples_before_data() -> None:
     assert z.shape == (6, DIM) and z.abs().max() < 6
 
 
+def test_nao_first_ask_holds_n_init_rows_then_top_k() -> None:
+    opt = get_optimizer("nao", DIM, seed=0, top_k=3, n_init=10)
+    z = opt.ask()
+    assert z.shape == (10, DIM)
+    opt.tell(z, spheres(z, 1), torch.ones(10, dtype=torch.bool))
+    assert opt.ask().shape == (3, DIM)
+    with pytest.raises(OptimizerError, match="n_init must be a positive int"):
+        get_optimizer("nao", DIM, n_init=0)
+
+
 # ----- NSGA-II ----------------------------------------------------------------------------------------
 
 

@@ -177,7 +177,7 @@ def test_a_resumed_portfolio_search_repeats_the_uninterrupted_one(nb201_csv, tmp
 @pytest.mark.parametrize("optimizer", ["nao", "cso"])
 def test_neighbours_of_the_best_join_each_ask_ranked_by_the_members(pair, nb201_table, optimizer):
     space = get_space("nb201")
-    strategy = STRATEGIES.create("latent", space, model=pair, optimizer=optimizer, neighbours=3, seed=1)
+    strategy = STRATEGIES.create("latent", space, model=pair, optimizer=optimizer, neighbours=3, rank=False, seed=1)
     result = search(space, strategy, TabularEvaluator(nb201_table, "cifar10"), budget=40)
     best = max(result.history, key=lambda h: h["valid_acc"])
     assert strategy._best is not None and strategy._best[1].key() == best["key"]
@@ -193,10 +193,46 @@ def test_neighbours_of_the_best_join_each_ask_ranked_by_the_members(pair, nb201_
         assert float(score(tail).max()) <= float(score(rest).min())  # the members' favourites
 
 
+def test_rank_asks_the_best_predicted_first_and_tells_each_member_its_own_rows(pair, nb201_table):
+    """`rank` only reorders an ask: the same proposals, best mean prediction first, undecodable last;
+    each member is told what it would be told unranked."""
+    import torch
+
+    from archlatent.strategies.base import Told
+
+    space, evaluator = get_space("nb201"), TabularEvaluator(nb201_table, "cifar10")
+    rng = np.random.default_rng(0)
+    labelled = list({g.key(): g for g in (space.sample(rng) for _ in range(30))}.values())
+    metrics = evaluator.evaluate(labelled)
+    twins = []
+    for rank in (True, False):
+        strategy = STRATEGIES.create("latent", space, model=pair, optimizer="nao", rank=rank, seed=4)
+        strategy.attach(set())
+        strategy.warm_start(labelled, metrics)
+        twins.append((strategy, strategy.ask()))
+    (ranked, asked), (plain, unranked) = twins
+    assert sorted(g.key() for g in asked if g) == sorted(g.key() for g in unranked if g) and len(asked) == len(unranked)
+    assert asked != unranked  # 30 labels make the predictors disagree with the members' order
+    valid = [g for g in asked if g is not None]
+    assert asked[: len(valid)] == valid  # undecodable rows last
+    scores = ranked._predict(valid)
+    assert scores is not None and bool((scores[1:] >= scores[:-1]).all())
+    for strategy, rows in twins:
+        strategy.tell([Told(g, None, "invalid") if g is None else Told(g, evaluator.evaluate([g])[0], "new") for g in rows])
+    for a, b in zip(ranked.members, plain.members):
+        assert all(torch.equal(x, y) for x, y in zip(a.optimizer.history(), b.optimizer.history()))
+        assert a.optimizer.step_sizes == b.optimizer.step_sizes
+    rows = ranked.ask()
+    with pytest.raises(ArchLatentError, match=f"got 1 answers for an ask of {len(rows)} rows"):
+        ranked.tell([Told(None, None, "invalid")])
+
+
 def test_neighbours_setting_is_checked(pair):
     space = get_space("nb201")
     with pytest.raises(ArchLatentError, match="neighbours must be an int >= 0"):
         STRATEGIES.create("latent", space, model=pair, neighbours=-1)
+    with pytest.raises(ArchLatentError, match="rank must be true or false"):
+        STRATEGIES.create("latent", space, model=pair, rank=3)
     with pytest.raises(ArchLatentError, match="needs a single objective"):
         STRATEGIES.create("latent", space, model=pair, optimizer="nsga2", neighbours=2,
                           objectives=("valid_acc", "params_mb"))
@@ -219,13 +255,13 @@ def test_predict_is_none_or_ranks_like_the_told_values(name):
         opt.tell(z, f, torch.ones(z.shape[0], dtype=torch.bool))
     probe = torch.tensor([[0.0, 0.0, 0.0], [2.5, 2.5, 2.5]])
     guess = opt.predict(probe)
-    if name in ("nao", "bo"):
+    if name in ("nao", "bo", "lamcts"):
         assert guess is not None
     if guess is not None:
         assert guess.shape == (2,) and bool(torch.isfinite(guess).all()) and guess[0] < guess[1]
 
 
-def test_flags_reach_the_members_and_neighbours_settings(nb201_csv, pair):
+def test_flags_reach_the_members_neighbours_and_rank_settings(nb201_csv, pair):
     import argparse
 
     from archlatent.commands.search import config_from_args, setup_config_flags
@@ -234,11 +270,12 @@ def test_flags_reach_the_members_and_neighbours_settings(nb201_csv, pair):
     p = argparse.ArgumentParser()
     setup_config_flags(p)
     config = config_from_args(p.parse_args(["--space", "nb201", "--bench", str(nb201_csv), "--members", "2",
-                                            "--neighbours", "0"]))
-    assert config.pretrain == {"members": 2} and config.strategy_kwargs == {"neighbours": 0}
+                                            "--neighbours", "0", "--no-rank"]))
+    assert config.pretrain == {"members": 2} and config.strategy_kwargs == {"neighbours": 0, "rank": False}
     parts = build(config, model=pair)
-    assert parts.strategy.neighbours == 0 and len(parts.strategy.members) == 2
-    assert build(config.replace(strategy_kwargs={}), model=pair).strategy.neighbours == 2  # the default
+    assert parts.strategy.neighbours == 0 and not parts.strategy.rank and len(parts.strategy.members) == 2
+    default = build(config.replace(strategy_kwargs={}), model=pair).strategy
+    assert default.neighbours == 2 and default.rank  # the defaults
 
 
 def test_benchmark_gives_strategy_and_optimizer_settings_only_to_their_own(nb201_csv, tiny_model, tmp_path, capsys):

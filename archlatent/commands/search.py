@@ -48,6 +48,8 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
                                                     "valid_acc); more for a Pareto front (nsga2)")
     p.add_argument("--allow-test-objective", action="store_true", default=S, help="allow searching on a test metric")
     p.add_argument("--no-remap", dest="remap", action="store_false", default=S, help="turn TNAO's latent remapping off")
+    p.add_argument("--no-rank", dest="rank", action="store_false", default=S, help="latent: evaluate each ask in the "
+                                                                                   "members' order, not best-predicted first")
     p.add_argument("--neighbours", type=int, default=S, help="latent: unseen neighbours of the best architecture "
                                                              "added to each ask (default 2; 0 for several objectives)")
     p.add_argument("--budget", type=int, default=S, help=f"distinct architectures to evaluate, labels included "
@@ -81,6 +83,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         over["strategy"] = {"name": typed["strategy"]}
     if "remap" in typed:
         over.setdefault("strategy", {})["remap"] = False
+    if "rank" in typed:
+        over.setdefault("strategy", {})["rank"] = False
     if "neighbours" in typed:
         over.setdefault("strategy", {})["neighbours"] = typed["neighbours"]
     evaluator = {k: typed[n] for k, n in (("bench", "bench"), ("checkpoint", "supernet"), ("pool", "pool")) if n in typed}

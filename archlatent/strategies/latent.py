@@ -72,7 +72,10 @@ class LatentStrategy(Strategy):
     architecture evaluated so far to every ask, best first by the members' mean
     prediction (`Optimizer.predict`; random order without one): latent steps from the incumbent can
     stay blind to a better cell one edit away (on NB201, most runs that missed the optimum ended one
-    edit from it; BENCHMARKS.md 2b). Default: 2 for a single objective, 0 (none) for several.
+    edit from it; BENCHMARKS.md 2b). Default: 2 for a single objective, 0 (none) for several. With
+    `rank` an ask is returned best first by the members' mean prediction (undecodable rows last; the
+    members' order while none predicts), so a budget that ends inside a round is spent on its most
+    promising proposals; each optimizer is still told its own rows in its own order.
     """
 
     needs_model = True
@@ -88,6 +91,7 @@ class LatentStrategy(Strategy):
         remap: bool = True,
         repair: bool = True,
         neighbours: int | None = None,
+        rank: bool = True,
         objectives: Sequence[str] = ("valid_acc",),
         seed: int | np.random.Generator | None = None,
     ) -> None:
@@ -98,7 +102,10 @@ class LatentStrategy(Strategy):
             raise ArchLatentError(f"latent: neighbours must be an int >= 0, got {neighbours!r}")
         if neighbours and len(self.objectives) > 1:
             raise ArchLatentError("latent: neighbours (of the best architecture) needs a single objective")
-        self.remap, self.repair, self.neighbours = remap, repair, neighbours
+        if not isinstance(rank, bool):
+            raise ArchLatentError(f"latent: rank must be true or false, got {rank!r}")
+        self.remap, self.repair, self.neighbours, self.rank = remap, repair, neighbours, rank
+        self._order: list[int] = []  # the pending ask's rows, as returned: asked row j is proposal _order[j]
         self._best: tuple[float, Genotype] | None = None  # (loss, genotype) of the best evaluated so far
         models = list(model) if isinstance(model, Sequence) else [model]  # a Portfolio
         # an int seed seeds the optimizer's own stream too (a Generator is split, not shared); members
@@ -134,20 +141,35 @@ class LatentStrategy(Strategy):
                 decoded = [self._unseen(g, taken) for g in decoded]
             member.rows = len(decoded)
             proposals += decoded
-        return proposals + self._polish({g.key() for g in proposals if g is not None})
+        ring = self._ring({g.key() for g in proposals if g is not None})
+        valid = [i for i, g in enumerate(proposals) if g is not None] if self.rank else []
+        scored = [proposals[i] for i in valid] + ring
+        scores = self._predict(scored) if scored else None  # type: ignore[arg-type]
+        picked: list[int] = []
+        if ring:  # the best-predicted neighbours of the incumbent (random ones while no member predicts)
+            order = scores[len(valid):].argsort(stable=True).tolist() if scores is not None else self.rng.permutation(len(ring)).tolist()
+            picked = order[: self.neighbours]
+        asked = proposals + [ring[i] for i in picked]
+        self._order = list(range(len(asked)))
+        if self.rank and scores is not None:  # best-predicted first, undecodable rows last
+            key = torch.full((len(asked),), torch.inf)
+            key[valid] = scores[: len(valid)]
+            key[len(proposals):] = scores[[len(valid) + i for i in picked]]
+            self._order = key.argsort(stable=True).tolist()
+        return [asked[i] for i in self._order]
 
-    def _polish(self, taken: set[str]) -> list[Genotype]:
-        """Up to `neighbours` unseen neighbours of the best architecture, not in `taken`, best first by
-        the members' mean prediction (in random order while no member predicts)."""
+    def _ring(self, taken: set[str]) -> list[Genotype]:
+        """The unseen neighbours of the best architecture so far that this ask does not propose yet."""
         if not self.neighbours or self._best is None:
             return []
-        ring = list({g.key(): g for g in self.space.neighbours(self._best[1])
+        return list({g.key(): g for g in self.space.neighbours(self._best[1])
                      if not self.is_seen(g) and g.key() not in taken}.values())
-        if not ring:
-            return []
-        scores = [p for m in self.members if (p := m.optimizer.predict(m.standard(ring))) is not None]
-        order = torch.stack(scores).mean(0).argsort(stable=True).tolist() if scores else self.rng.permutation(len(ring)).tolist()
-        return [ring[i] for i in order[: self.neighbours]]
+
+    def _predict(self, genotypes: Sequence[Genotype]) -> Tensor | None:
+        """The members' mean prediction (`Optimizer.predict`, lower is better) for `genotypes`; None
+        while no member predicts. Shapes: -> [n]."""
+        scores = [p for m in self.members if (p := m.optimizer.predict(m.standard(genotypes))) is not None]
+        return torch.stack(scores).mean(0) if scores else None
 
     def _unseen(self, g: Genotype | None, taken: set[str]) -> Genotype | None:
         """`g`, or an unseen neighbour of it (or one two edits away, else a random cell) when the
@@ -166,6 +188,9 @@ class LatentStrategy(Strategy):
         return self.space.sample(self.rng)
 
     def tell(self, told: Sequence[Told]) -> None:
+        if len(told) != len(self._order):
+            raise ArchLatentError(f"latent: tell() got {len(told)} answers for an ask of {len(self._order)} rows")
+        told = [t for _, t in sorted(zip(self._order, told), key=lambda pair: pair[0])]  # back in ask order
         parts, start = [], 0
         for member in self.members:
             assert member.u is not None, "tell() before ask()"
