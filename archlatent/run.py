@@ -169,8 +169,9 @@ def _model(
         settings = preset(space.name, config.encoder, **config.pretrain)
         count = settings.pop("members", None)
         count = members(space.name, config.encoder) if count is None else count
-        results = [pretrain(space, config.encoder, labels=labels, label_budget=budget, seed=s, progress=progress,
-                            **settings) for s in member_seeds(config.seed, count)]
+        results = [pretrain(space, config.encoder, labels=labels, label_budget=budget, seed=s,
+                            progress=_member_progress(progress, j, count), **settings)
+                   for j, s in enumerate(member_seeds(config.seed, count))]
         model = Portfolio([r.model for r in results])
         texts = [t for r in results for t in r.metrics["labelled"]]
         if own is not None:
@@ -180,6 +181,16 @@ def _model(
     genotypes = list({g.key(): g for g in map(space.parse, texts)}.values())  # members may share labels
     labelled = dict(zip(genotypes, evaluator.evaluate(genotypes))) if genotypes else {}
     return model, labelled
+
+
+def _member_progress(
+    progress: Callable[[dict[str, Any]], None] | None, j: int, count: int
+) -> Callable[[dict[str, Any]], None] | None:
+    """`progress` with each pretraining record tagged ``member`` "j+1/count" (a portfolio's epochs
+    restart per member)."""
+    if progress is None or count == 1:
+        return progress
+    return lambda record: progress(dict(record, member=f"{j + 1}/{count}"))
 
 
 def _labels(config: SearchConfig, space: SearchSpace, evaluator: Evaluator) -> tuple[dict | None, int | None]:

@@ -164,7 +164,8 @@ def test_a_resumed_portfolio_search_repeats_the_uninterrupted_one(nb201_csv, tmp
         return ["search", "--space", "nb201", "--bench", str(nb201_csv), "--encoder", "gin", "--epochs", "1",
                 "--members", "2", "--seed", "2", "--budget", str(budget), "--out", str(out)]
 
-    assert _run(argv(tmp_path / "a", 25), capsys)[0] == 0
+    code, _, err = _run(argv(tmp_path / "a", 25), capsys)
+    assert code == 0 and "member 1/2" in err and "member 2/2" in err  # the pretraining log tells members apart
     assert (tmp_path / "a" / "model" / "portfolio.json").is_file()
     code, _, err = _run(["search", "--resume", str(tmp_path / "a"), "--budget", "45"], capsys)
     assert code == 0, err

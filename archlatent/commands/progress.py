@@ -58,7 +58,8 @@ def epochs(label: str, total: int | None, verbose: bool) -> tuple[Callable[[dict
     bar = Progress(total, label, "epochs", verbose=verbose, every=0.0)
 
     def update(record: dict[str, Any]) -> None:
-        shown = {k: float(v) for k, v in record.items() if k in ("loss", "heldout_exact") and v is not None}
+        shown: dict[str, Any] = {"member": record["member"]} if "member" in record else {}
+        shown.update({k: float(v) for k, v in record.items() if k in ("loss", "heldout_exact") and v is not None})
         bar.update(int(record.get("epoch", bar._n + 1)), **shown)
 
     return update, bar
