@@ -154,7 +154,7 @@ class LatentStrategy(Strategy):
         if self.rank and scores is not None:  # best-predicted first, undecodable rows last
             key = torch.full((len(asked),), torch.inf)
             key[valid] = scores[: len(valid)]
-            key[len(proposals):] = scores[[len(valid) + i for i in picked]]
+            key[len(proposals):] = scores[len(valid):][picked]
             self._order = key.argsort(stable=True).tolist()
         return [asked[i] for i in self._order]
 
