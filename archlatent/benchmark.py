@@ -48,22 +48,39 @@ class BenchmarkResult:
     tests: dict[str, np.ndarray] = field(default_factory=dict)
     hits: dict[str, np.ndarray] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    #: Per method, with a screen: what its cheap answers had cost by each query [seeds, budget], in
+    #: full evaluations.
+    screen_costs: dict[str, np.ndarray] = field(default_factory=dict)
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
-        """{method: {budget: mean/std test accuracy, hit rate, mean regret}} (JSON-able)."""
+        """{method: {budget: mean/std test accuracy, hit rate, mean regret}} (JSON-able). A screened
+        method also gets, per budget B, its cheap answers' mean cost (in full evaluations) and its
+        mean test accuracy at the same total cost (queries plus screen cost within B)."""
         target = self.oracle["best_valid_test_acc"]
-        return {
-            name: {
-                str(b): {
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for name, t in self.tests.items():
+            out[name] = {}
+            for b in self.budgets:
+                row = out[name][str(b)] = {
                     "mean_test_acc": float(t[:, b - 1].mean()),
                     "std_test_acc": float(t[:, b - 1].std()),
                     "hit_rate": float(self.hits[name][:, b - 1].mean()),
                     "mean_regret": float(target - t[:, b - 1].mean()),
                 }
-                for b in self.budgets
-            }
-            for name, t in self.tests.items()
-        }
+                if name in self.screen_costs:
+                    cost = self.screen_costs[name]
+                    row["screen_cost"] = float(cost[:, b - 1].mean())
+                    row["mean_test_acc_same_cost"] = float(np.mean(same_cost(t, cost, b)))
+        return out
+
+
+def same_cost(tests: np.ndarray, costs: np.ndarray, total: int) -> np.ndarray:
+    """Each run's test accuracy after its last query q with q + screen cost by q <= `total` (NaN where
+    even the first query cost more)."""
+    spent = np.arange(1, tests.shape[1] + 1) + costs
+    within = spent <= total + 1e-9
+    last = within.shape[1] - 1 - np.argmax(within[:, ::-1], axis=1)
+    return np.where(within.any(axis=1), tests[np.arange(len(tests)), last], np.nan)
 
 
 def run_benchmark(
@@ -121,12 +138,17 @@ def run_benchmark(
                 record = _record(name, seed, result.history, config, key)
                 record.update(best=result.best["arch"], queries=result.queries, seconds=result.seconds,
                               stopped=result.stopped, valid_share=result.valid_share,
-                              label_queries=result.label_queries)
+                              label_queries=result.label_queries, trained_seconds=evaluator.cost.seconds)
+                if parts.screen is not None:  # what the table says the screen's short runs would have taken
+                    record.update(screen=parts.screen.metric, screen_seconds=parts.screen.evaluator.cost.seconds)
                 if on_run is not None:
                     on_run(record)
             tests[seed], hits[seed] = record["tests"], record["hits"]
             out.runs.append(record)
         out.tests[name], out.hits[name] = tests, hits
+        if any("screen_costs" in r for r in out.runs if r["method"] == name):
+            out.screen_costs[name] = np.array([r.get("screen_costs", [0.0] * config.budget)
+                                               for r in out.runs if r["method"] == name])
     return out
 
 
@@ -169,5 +191,9 @@ def _record(name: str, seed: int, history: list[dict[str, Any]], config: SearchC
     last = len(history[:budget])
     if 0 < last < budget:
         tests[last:], hits[last:] = tests[last - 1], hits[last - 1]
-    return {"method": name, "seed": seed, "tests": tests.tolist(), "hits": hits.tolist(), "first_hit": first_hit,
-            "test_acc": float(tests[-1])}
+    record = {"method": name, "seed": seed, "tests": tests.tolist(), "hits": hits.tolist(), "first_hit": first_hit,
+              "test_acc": float(tests[-1])}
+    if history and "screen_cost" in history[-1]:  # screened: the cheap answers' cost by each query
+        costs = np.array([e["screen_cost"] for e in history[:budget]] + [history[:budget][-1]["screen_cost"]] * (budget - last))
+        record.update(screen_costs=costs.tolist(), screened=history[-1]["screened"])
+    return record

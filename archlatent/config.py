@@ -52,7 +52,11 @@ class SearchConfig:
     plugins' own settings (the executor runs the evaluations: ``local``, or ``ray`` on a cluster);
     ``pretrain`` overrides the encoder preset's settings when the run pretrains its own model (and
     ``pretrain.members`` the number of autoencoders, `archlatent.encoders.members` by default);
-    ``labels`` labelled architectures train the score head (they count as queries). ``out`` is the
+    ``labels`` labelled architectures train the score head (they count as queries). ``screen`` names
+    a cheap metric (``valid_acc_12ep``) that answers each ask's new architectures first, so that only
+    the best ``screen_keep`` share of them is evaluated (`archlatent.screen`); ``auto`` (the default)
+    screens with the objective's shortest-training column when the evaluator has one (NAS-Bench-201),
+    ``none`` never. ``out`` is the
     run folder (journal, pretrained model); ``threads`` the torch intra-op threads (the CLI applies it).
     """
 
@@ -71,6 +75,8 @@ class SearchConfig:
     pretrain: dict[str, Any] = field(default_factory=dict)
     labels: int = 0
     labels_file: str | None = None
+    screen: str = "auto"
+    screen_keep: float = 1 / 3
     budget: int = 100
     seed: int = 0
     objectives: tuple[str, ...] = ("valid_acc",)
@@ -172,6 +178,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "encoder": (str,), "checkpoint": (str, type(None)), "labels_file": (str, type(None)), "report": (str,),
     "out": (str, type(None)), "pretrain": (dict,), "strategy_kwargs": (dict,), "optimizer_kwargs": (dict,),
     "evaluator_kwargs": (dict,), "executor": (str,), "executor_kwargs": (dict,), "allow_test_objective": (bool,),
+    "screen": (str,), "screen_keep": (int, float),
 }
 
 
@@ -188,6 +195,8 @@ def _check(config: SearchConfig) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"`{name}` must be an integer >= {low}, got {value!r:.200}")
+    if isinstance(config.screen_keep, bool) or not 0 < config.screen_keep <= 1:
+        raise ConfigError(f"`screen_keep` must be a share in (0, 1], got {config.screen_keep!r:.200}")
     if config.labels >= config.budget:
         raise ConfigError(f"`labels` ({config.labels}) must be below `budget` ({config.budget}): labels count as queries")
     config.objectives = _objectives(config.objectives, "config")

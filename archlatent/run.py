@@ -26,7 +26,8 @@ from archlatent.executors import EXECUTORS
 from archlatent.genotype import Genotype
 from archlatent.journal import Journal
 from archlatent.labels import read_labels
-from archlatent.objectives import check_objectives
+from archlatent.objectives import check_objectives, is_test_metric
+from archlatent.screen import Screen
 from archlatent.search import SearchResult, search
 from archlatent.spaces import get_space
 from archlatent.spaces.base import SearchSpace
@@ -50,6 +51,7 @@ class Parts:
     model: Any = None
     labelled: dict[Genotype, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    screen: Screen | None = None
 
 
 def build(
@@ -73,6 +75,18 @@ def build(
         )
     objectives = check_objectives(config.objectives, evaluator.metrics, allow_test=config.allow_test_objective)
     parts = Parts(config, base, evaluator, strategy=None)  # type: ignore[arg-type]
+    if config.screen == "auto":
+        short = evaluator.fidelities(objectives[0]) if len(objectives) == 1 else ()
+        config = parts.config = config.replace(screen=short[0] if short else "none")  # record what it chose
+        if short:
+            parts.notes.append(f"screen: each ask's new architectures are answered by {short[0]} first and only the "
+                               f"best {config.screen_keep:.0%} evaluated (cheap answers counted apart; --screen none "
+                               "turns it off)")
+    if config.screen != "none":
+        if is_test_metric(config.screen) and not config.allow_test_objective:
+            raise ArchLatentError(f"screen {config.screen!r} is a test-set metric; screen on a validation metric")
+        cheap, share = evaluator.fidelity(config.screen)
+        parts.screen = Screen(cheap, config.screen, config.screen_keep, share)
     pool = getattr(evaluator, "pool", None)
     if pool is not None:
         parts.space = PoolSpace(base, pool)
@@ -108,14 +122,18 @@ def run_search(
     journal = None
     if config.out is not None:
         journal = Journal(Path(config.out) / "journal.sqlite", identity(parts))
+        if parts.screen is not None:
+            parts.screen.journal = Journal(Path(config.out) / "screen.sqlite", identity(parts))
     executor = EXECUTORS.create(config.executor, **config.executor_kwargs)
     try:
         result = search(parts.space, parts.strategy, parts.evaluator, config.budget, report=config.report,
-                        labelled=parts.labelled, journal=journal, progress=progress, stop=stop, executor=executor)
+                        labelled=parts.labelled, journal=journal, progress=progress, stop=stop, executor=executor,
+                        screen=parts.screen)
     finally:
         executor.close()
-        if journal is not None:
-            journal.close()
+        for opened in (journal, parts.screen and parts.screen.journal):
+            if opened is not None:
+                opened.close()
     result.provenance = dict(parts.evaluator.provenance)
     result.notes = list(parts.notes)
     if len(result.objectives) > 1:

@@ -2,8 +2,10 @@
 
 ask -> canonicalize -> dedupe by key -> evaluate only new architectures -> tell -> journal. The
 budget counts distinct architectures evaluated, including the labelled ones a model was trained on.
-This loop is the one place that knows what was seen: it tells the strategy the fate of each proposal
-and lends it a read-only view of the evaluated keys.
+With a `Screen`, each ask's new architectures get a cheap answer first and only the best of them
+the full evaluation; the cheap answers are counted (and charged) apart. This loop is the one place
+that knows what was seen: it tells the strategy the fate of each proposal and lends it a read-only
+view of the evaluated keys.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from archlatent.executors.base import Executor, LocalExecutor
 from archlatent.genotype import Genotype
 from archlatent.journal import Journal
 from archlatent.objectives import signed
+from archlatent.screen import Screen
 from archlatent.spaces.base import SearchSpace
 from archlatent.strategies.base import Strategy, Told
 
@@ -45,6 +48,9 @@ class SearchResult:
     invalid: int = 0
     stopped: str = "budget"
     seconds: float = 0.0
+    #: Cheap answers of a `Screen` (not queries) and what they cost, in full evaluations.
+    screened: int = 0
+    screen_cost: float = 0.0
     #: Where the answers came from (the evaluator's provenance), what assembling the run noted, and
     #: for several objectives the Pareto front of everything evaluated (set by `run_search`).
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +92,7 @@ def search(
     progress: Callable[[SearchResult], None] | None = None,
     executor: Executor | None = None,
     stop: Callable[[SearchResult], bool] | None = None,
+    screen: Screen | None = None,
 ) -> SearchResult:
     """Run `strategy` until `budget` distinct architectures are evaluated.
 
@@ -97,7 +104,8 @@ def search(
     resumed run pays for nothing twice. The search stops early when the strategy proposes no new
     architecture in `patience` consecutive asks, or once `stop(result)` holds (say, the target
     architecture was found). `progress` is called after every ask. `executor` evaluates each ask's
-    new architectures (default: here, in order; `archlatent.executors`).
+    new architectures (default: here, in order; `archlatent.executors`). `screen` answers each
+    ask's new architectures cheaply first and sends only its best share on to `evaluator`.
     """
     labelled = dict(labelled or {})
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= len(labelled):
@@ -105,6 +113,8 @@ def search(
     start = time.perf_counter()
     metric = strategy.objectives[0]
     replay = {r["key"]: r["metrics"] for r in journal.records()} if journal else {}
+    cheap: dict[str, float] = {}  # the screen's answers, by key
+    screen_replay = {r["key"]: r["metrics"] for r in screen.journal.records()} if screen and screen.journal else {}
     result = SearchResult(best={}, history=[], queries=0, label_queries=len(labelled), objectives=strategy.objectives)
     cache = result.metrics
     strategy.attach(cache.keys())
@@ -124,6 +134,8 @@ def search(
         entry["best_" + metric] = result.best[metric]
         if report in result.best:
             entry["best_" + report] = result.best[report]
+        if screen is not None:
+            entry.update(screened=result.screened, screen_cost=result.screen_cost)
         result.history.append(entry)
 
     for g, metrics in labelled.items():
@@ -137,27 +149,33 @@ def search(
     while result.queries < budget and not (stop is not None and stop(result)):
         asked = [None if p is None else space.canonicalize(p) for p in strategy.ask()]
         result.proposals += len(asked)
-        pending: dict[str, Genotype] = {}  # new keys of this ask, in ask order, within the budget
+        pending: dict[str, Genotype] = {}  # new keys of this ask, in ask order (best cheap answer first with a screen)
         for g in asked:
-            if g is not None and g.key() not in cache and g.key() not in pending and result.queries + len(pending) < budget:
+            if g is not None and g.key() not in cache and g.key() not in pending:
                 pending[g.key()] = g
+        if screen is not None and pending:
+            pending = _screened(screen, space, pending, cheap, screen_replay, result, executor or LocalExecutor())
+        pending = dict(list(pending.items())[: budget - result.queries])  # within the budget
         metrics = {k: replay[k] for k in pending if k in replay}
         missing = [g for k, g in pending.items() if k not in replay]
         if missing:
             metrics.update(_evaluate(executor or LocalExecutor(), evaluator, space, missing, journal))
+        for key, g in pending.items():  # recorded in evaluation order: a screened ask's best cheap answer first
+            record(g, metrics[key], label=False)
         told: list[Told] = []
+        fresh = set(pending)
         for g in asked:
             key = None if g is None else g.key()
             if g is None:
                 result.invalid += 1
                 told.append(Told(None, None, "invalid"))
-            elif key in pending and key not in cache:
-                record(g, metrics[key], label=False)
+            elif key in fresh:
+                fresh.discard(key)
                 told.append(Told(g, cache[key], "new"))
             elif key in cache:
                 result.repeats += 1
                 told.append(Told(g, cache[key], "repeat"))
-            else:  # once the budget is spent nothing more is evaluated
+            else:  # screened out, or the budget is spent: nothing more is evaluated
                 told.append(Told(g, None, "skipped"))
         strategy.tell(told)
         if progress is not None:
@@ -174,6 +192,35 @@ def search(
         result.stopped = "stop"
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _screened(
+    screen: Screen,
+    space: SearchSpace,
+    pending: dict[str, Genotype],
+    cheap: dict[str, float],
+    replay: Mapping[str, Mapping[str, float]],
+    result: SearchResult,
+    executor: Executor,
+) -> dict[str, Genotype]:
+    """The best `screen.kept` of `pending` by the screen's answer, best first; architectures without
+    a cheap answer get one (from the screen's journal when a resumed run has it, else paid for). An
+    ask that would keep all of its candidates (a single one, say) is not screened: nothing to choose."""
+    if screen.kept(len(pending)) >= len(pending):
+        return pending
+    fresh = [g for k, g in pending.items() if k not in cheap]
+    answers = {k: replay[k] for k in (g.key() for g in fresh) if k in replay}
+    missing = [g for g in fresh if g.key() not in replay]
+    if missing:
+        answers.update(_evaluate(executor, screen.evaluator, space, missing, screen.journal))
+    for g in fresh:
+        if screen.metric not in answers[g.key()]:
+            raise SearchError(f"the screen gives no {screen.metric!r} for {space.format(g)[:200]}")
+        cheap[g.key()] = answers[g.key()][screen.metric]
+        result.screened += 1
+        result.screen_cost += screen.share
+    order = sorted(pending, key=lambda k: signed(screen.metric, cheap[k]))  # stable: ties keep ask order
+    return {k: pending[k] for k in order[: screen.kept(len(pending))]}
 
 
 def _evaluate(

@@ -40,19 +40,35 @@ def benchmark(out: Path, methods: list[str], seeds: int, pretrain_seed: int, ext
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    """Markdown: one row per (method, pretraining seed), then each latent method's mean over seeds."""
-    lines = ["| method | pretraining seed | 50 | 100 | 150 | hit @150 |", "| --- | --- | --- | --- | --- | --- |"]
+    """Markdown: one row per (method, pretraining seed), then each latent method's mean over seeds. A
+    screened method also gets its screen's cost (in full evaluations) and its test accuracy at the
+    same total cost (queries plus screen), at 50 / 100 / 150."""
+    screened = any("screen_cost" in b["50"] for by_seed in results.values() for b in by_seed.values())
+    head = ["method", "pretraining seed", *BUDGETS, "hit @150"]
+    if screened:
+        head += [f"screen cost @{q}" for q in BUDGETS] + [f"total cost {q}" for q in BUDGETS]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+    def extra(rows: list[dict[str, Any]]) -> list[str]:
+        """Screen cost and same-cost accuracy, averaged over `rows` (an unscreened method: 0 and its own)."""
+        if not screened:
+            return []
+        cost = [sum(b[q].get("screen_cost", 0.0) for b in rows) / len(rows) for q in BUDGETS]
+        same = [sum(b[q].get("mean_test_acc_same_cost", b[q]["mean_test_acc"]) for b in rows) / len(rows) for q in BUDGETS]
+        return [f"{c:.1f}" for c in cost] + [f"{a:.2f}" for a in same]
+
     for method, by_seed in results.items():
         rows = list(by_seed.items())
         for seed, b in rows:
             cells = [f"{b[q]['mean_test_acc']:.2f}" for q in BUDGETS]
-            lines.append(f"| {method} | {seed} | {' | '.join(cells)} | {100 * b['150']['hit_rate']:.0f} % |")
+            lines.append(f"| {method} | {seed} | {' | '.join(cells)} | {100 * b['150']['hit_rate']:.0f} % |"
+                         + "".join(f" {c} |" for c in extra([b])))
         if len(rows) > 1:
             means = [sum(b[q]["mean_test_acc"] for _, b in rows) / len(rows) for q in BUDGETS]
             low = min(b["100"]["mean_test_acc"] for _, b in rows)
             hit = [100 * b["150"]["hit_rate"] for _, b in rows]
             lines.append(f"| **{method}** | mean (lowest @100: {low:.2f}) | {' | '.join(f'{m:.2f}' for m in means)} "
-                         f"| {min(hit):.0f}-{max(hit):.0f} % |")
+                         f"| {min(hit):.0f}-{max(hit):.0f} % |" + "".join(f" {c} |" for c in extra([b for _, b in rows])))
     return "\n".join(lines)
 
 
@@ -63,13 +79,14 @@ def main() -> None:
     p.add_argument("--methods", default="nao,bo,cso", help="latent methods (rerun per pretraining seed)")
     p.add_argument("--baselines", default="rea,local", help="methods without a model (run once); '' for none")
     p.add_argument("--config", type=Path, help="a SearchConfig TOML passed to every benchmark (optimizer settings)")
+    p.add_argument("--screen", help="passed to every benchmark: none, auto (the default) or a cheap metric")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     latent = [m for m in args.methods.split(",") if m]
     baselines = [m for m in args.baselines.split(",") if m]
     for m in latent + baselines:
         resolve_method(m)  # an unknown name fails here, before any run
-    extra = ["--config", str(args.config)] if args.config else []
+    extra = (["--config", str(args.config)] if args.config else []) + (["--screen", args.screen] if args.screen else [])
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
     if baselines:

@@ -22,7 +22,8 @@ def test_three_line_api(nb201_csv):
 def test_parts_assembled_by_hand_match_run_search(nb201_csv):
     config = SearchConfig(space="nb201", strategy="local", budget=25, seed=3, evaluator_kwargs={"bench": str(nb201_csv)})
     parts = build(config)
-    by_hand = search(parts.space, parts.strategy, parts.evaluator, config.budget)
+    assert parts.screen is not None  # NB201's default: screened on the 12-epoch column
+    by_hand = search(parts.space, parts.strategy, parts.evaluator, config.budget, screen=parts.screen)
     assert [h["key"] for h in by_hand.history] == [h["key"] for h in run_search(config).history]
 
 

@@ -121,4 +121,16 @@ def _table(summary: dict[str, Any], result: Any, config: Any, seeds: int) -> str
             f"best-by-validation architecture (mean ± std); labels counted as queries. Best validation architecture: "
             f"{o['best_valid_acc']:.2f} valid, {o['best_valid_test_acc']:.2f} test (the regret target; hit = it was "
             f"evaluated); highest test accuracy in the table: {o['best_test_acc']:.2f}.\n")
+    screened = [name for name, s in summary.items() if "screen_cost" in s[str(budgets[0])]]
+    if screened:
+        metric = next((r["screen"] for r in result.runs if "screen" in r), config.screen)
+        note += (f"\nScreened on {metric} (each ask's new architectures answered by it first, the best "
+                 f"{config.screen_keep:.0%} evaluated; cheap answers are not queries). Per budget B: the screen's "
+                 "mean cost by query B, in queries; the mean test accuracy at the same total cost (queries plus "
+                 "screen within B).\n\n")
+        note += "".join(
+            f"- {name}: " + ", ".join(f"B {b}: cost {summary[name][str(b)]['screen_cost']:.1f}, "
+                                      f"{summary[name][str(b)]['mean_test_acc_same_cost']:.2f}" for b in budgets) + "\n"
+            for name in screened
+        )
     return head + rule + rows + note

@@ -52,6 +52,12 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
                                                                                    "members' order, not best-predicted first")
     p.add_argument("--neighbours", type=int, default=S, help="latent: unseen neighbours of the best architecture "
                                                              "added to each ask (default 2; 0 for several objectives)")
+    p.add_argument("--screen", default=S, help="a cheap metric answering each ask's new architectures first, so only "
+                                               "the best --screen-keep of them are evaluated: auto (default: the "
+                                               "objective's 12-epoch column where the table has one), none, or a "
+                                               "metric such as valid_acc_12ep; its answers are counted apart")
+    p.add_argument("--screen-keep", type=float, default=S, help="share of each screened ask that is evaluated "
+                                                                "(default 1/3)")
     p.add_argument("--budget", type=int, default=S, help=f"distinct architectures to evaluate, labels included "
                                                          f"(default {d.budget})")
     p.add_argument("--seed", type=int, default=S, help=f"random seed, >= 0 (default {d.seed})")
@@ -73,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
     typed = vars(args)
     over: dict[str, Any] = {k: typed[k] for k in ("space", "dataset", "encoder", "checkpoint", "labels", "labels_file",
-                                                   "budget", "seed", "allow_test_objective") if k in typed}
+                                                   "budget", "seed", "allow_test_objective", "screen", "screen_keep") if k in typed}
     if "objectives" in typed:
         over["objectives"] = typed["objectives"].split(",")
     if "optimizer" in typed:
@@ -127,7 +133,8 @@ def run_search_command(args: argparse.Namespace) -> int:
         if args.out is None:
             raise ArchLatentError("--out DIR is required (or --resume DIR)")
         config = config_from_args(args)  # a bad config is refused before anything is written
-        out = claim(args.out, force=args.force, holds=("journal.sqlite", "config.json", "result.json", "model"))
+        out = claim(args.out, force=args.force, holds=("journal.sqlite", "screen.sqlite", "config.json",
+                                                                     "result.json", "model"))
     config = config.replace(out=str(out))
     from archlatent.executors import EXECUTORS
 
@@ -136,7 +143,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         if args.force and args.resume is None:
             import shutil
 
-            for stale in ("journal.sqlite", "result.json", "model"):
+            for stale in ("journal.sqlite", "screen.sqlite", "result.json", "model"):
                 shutil.rmtree(out / stale) if (out / stale).is_dir() else (out / stale).unlink(missing_ok=True)
         update, bar = epochs(f"pretrain {config.encoder}", config.pretrain.get("epochs"), args.verbose)
         try:
@@ -155,7 +162,8 @@ def run_search_command(args: argparse.Namespace) -> int:
             progress.close()
         doc = write_outputs(out, parts.space, result, config)
     best = {k: doc["best"].get(k) for k in ("arch", *config.objectives, config.report)}
-    emit({"best": best, **{k: doc[k] for k in ("queries", "label_queries", "seconds", "stopped", "valid_share")},
+    emit({"best": best, **{k: doc[k] for k in ("queries", "label_queries", "screened", "screen_cost", "seconds",
+                                                "stopped", "valid_share")},
           "out": str(out)})
     return 0
 
@@ -170,7 +178,8 @@ def _resumed(args: argparse.Namespace) -> Any:
     except (OSError, json.JSONDecodeError) as err:
         raise ArchLatentError(f"cannot resume {args.resume}: {path.name} unreadable ({err})") from None
     typed = set(vars(args)) & {"space", "dataset", "strategy", "optimizer", "encoder", "checkpoint", "labels", "seed",
-                               "objectives", "evaluator", "bench", "supernet", "config", "remap", "samples", "epochs"}
+                               "objectives", "evaluator", "bench", "supernet", "config", "remap", "samples", "epochs",
+                               "screen", "screen_keep"}
     if typed:
         raise ArchLatentError(f"--resume continues the run as it was configured; it cannot change {sorted(typed)}")
     if isinstance(data, dict) and {"remap", "bench", "supernet", "samples", "epochs"} & set(data):  # 0.1's flat keys

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from archlatent.errors import InvalidArchitecture
+from archlatent.errors import ArchLatentError, InvalidArchitecture
 from archlatent.genotype import Genotype
 from archlatent.registry import Registry
 from archlatent.spaces.base import SearchSpace
@@ -75,6 +75,16 @@ class Evaluator(ABC):
                 raise InvalidArchitecture(
                     f"evaluator {self.name!r} answers for space {self.space_name!r}, not for a genotype of {other!r}"
                 )
+
+    def fidelities(self, metric: str) -> tuple[str, ...]:
+        """Cheap short-training versions of `metric` this evaluator can screen with, cheapest first."""
+        return ()
+
+    def fidelity(self, metric: str) -> tuple[Evaluator, float]:
+        """A cheap evaluator answering `metric` (a short-training fidelity) and the share of one of this
+        evaluator's answers that each of its answers costs; for a `Screen`. Only tables have one."""
+        raise ArchLatentError(f"evaluator {self.name!r} has no cheap fidelity {metric!r} to screen with "
+                              "(short-training columns come with a benchmark table: the tabular evaluator)")
 
     @property
     def provenance(self) -> dict[str, Any]:

