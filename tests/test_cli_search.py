@@ -111,6 +111,9 @@ def test_benchmark_writes_summary_table_and_plot(nb201_csv, tmp_path, capsys):
     assert 90 < cell["mean_test_acc"] < 94.38 and 0 <= cell["hit_rate"] <= 1 and cell["std_test_acc"] >= 0
     assert (out / "regret.png").stat().st_size > 1000 and "| rea |" in (out / "table.md").read_text()
     assert len((out / "runs.jsonl").read_text().splitlines()) == 8
+    code, _, err = _run(["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--strategy", "rea", "--seeds", "1",
+                         "--out", str(tmp_path / "wrong")], capsys)  # search's flag: --methods decides
+    assert code == 2 and "--strategy would be ignored" in err and not (tmp_path / "wrong" / "runs.jsonl").exists()
 
 
 @pytest.mark.parametrize(("dataset", "oracle_test"), [("cifar100", 73.51), ("imagenet16", 47.31)])

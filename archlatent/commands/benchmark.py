@@ -37,6 +37,10 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise ArchLatentError("--out DIR is required")
+    given = [f"--{f}" for f in ("strategy", "optimizer") if hasattr(args, f)]  # search's flags; unset ones are absent
+    if given:
+        raise ArchLatentError(f"benchmark runs what --methods names (strategies and latent optimizers alike); "
+                              f"{' and '.join(given)} would be ignored: drop {'them' if len(given) > 1 else 'it'}")
     out = claim(args.out, force=args.force, resume=args.resume, holds=("runs.jsonl", "summary.json"))
     methods = [n.strip() for n in args.methods.split(",") if n.strip()]
     config = config_from_args(args)
