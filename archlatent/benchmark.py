@@ -150,9 +150,9 @@ def run_benchmark(
             tests[seed], hits[seed] = record["tests"], record["hits"]
             out.runs.append(record)
         out.tests[name], out.hits[name] = tests, hits
-        if any("screen_costs" in r for r in out.runs if r["method"] == name):
-            out.screen_costs[name] = np.array([r.get("screen_costs", [0.0] * config.budget)
-                                               for r in out.runs if r["method"] == name])
+        mine = out.runs[-seeds:]  # this method's records
+        if any("screen_costs" in r for r in mine):
+            out.screen_costs[name] = np.array([r.get("screen_costs", [0.0] * config.budget) for r in mine])
     return out
 
 

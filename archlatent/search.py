@@ -111,6 +111,7 @@ def search(
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= len(labelled):
         raise SearchError(f"budget {budget!r} leaves nothing to search after {len(labelled)} labelled architectures")
     start = time.perf_counter()
+    executor = executor or LocalExecutor()
     metric = strategy.objectives[0]
     replay = {r["key"]: r["metrics"] for r in journal.records()} if journal else {}
     cheap: dict[str, float] = {}  # the screen's answers, by key
@@ -154,12 +155,12 @@ def search(
             if g is not None and g.key() not in cache and g.key() not in pending:
                 pending[g.key()] = g
         if screen is not None and pending:
-            pending = _screened(screen, space, pending, cheap, screen_replay, result, executor or LocalExecutor())
+            pending = _screened(screen, space, pending, cheap, screen_replay, result, executor)
         pending = dict(list(pending.items())[: budget - result.queries])  # within the budget
         metrics = {k: replay[k] for k in pending if k in replay}
         missing = [g for k, g in pending.items() if k not in replay]
         if missing:
-            metrics.update(_evaluate(executor or LocalExecutor(), evaluator, space, missing, journal))
+            metrics.update(_evaluate(executor, evaluator, space, missing, journal))
         for key, g in pending.items():  # recorded in evaluation order: a screened ask's best cheap answer first
             record(g, metrics[key], label=False)
         told: list[Told] = []

@@ -97,20 +97,21 @@ class TabularEvaluator(Evaluator):
     def fidelities(self, metric: str) -> tuple[str, ...]:
         if not self.table.epochs or self._only:
             return ()
-        short = {m: int(e[1]) for m in self.columns if (e := re.fullmatch(re.escape(metric) + r"_(\d+)ep", m))}
-        return tuple(sorted((m for m, e in short.items() if e < self.table.epochs), key=short.__getitem__))
+        short = {m: e for m in self.columns
+                 if (e := _epochs(m)) is not None and m == f"{metric}_{e}ep" and e < self.table.epochs}
+        return tuple(sorted(short, key=short.__getitem__))
 
     def fidelity(self, metric: str) -> tuple[TabularEvaluator, float]:
         """The table's short-training column `metric` (``valid_acc_12ep``: the cell trained 12 epochs)
         as an evaluator of its own, and the share of a full evaluation one of its answers costs (12/200
         on NAS-Bench-201: the same network trained for 12 of the 200 epochs). It answers only `metric`
         and charges that share of the cell's recorded training time, with a random stream of its own."""
-        epochs = re.fullmatch(r".+_(\d+)ep", metric)
+        epochs = _epochs(metric)
         if metric not in self.columns or epochs is None or not self.table.epochs:
-            short = sorted(m for m in self.columns if re.fullmatch(r".+_\d+ep", m)) if self.table.epochs else []
+            short = sorted(m for m in self.columns if _epochs(m) is not None) if self.table.epochs else []
             raise DataError(f"{self.table.path.name} has no short-training column {metric!r} for {self.dataset} "
                             f"to screen with; it has: {', '.join(short) or 'none'}")
-        share = int(epochs[1]) / self.table.epochs
+        share = epochs / self.table.epochs
         cheap = copy.copy(self)
         cheap.cost = type(self.cost)()
         cheap._rng = np.random.default_rng(np.random.SeedSequence(self._seed).spawn(1)[0] if self._seed is not None else None)
@@ -142,3 +143,9 @@ class TabularEvaluator(Evaluator):
     @property
     def provenance(self) -> dict[str, Any]:
         return {"table": str(self.table.path), "sha256": self.table.sha256, "dataset": self.dataset, "mode": self.mode}
+
+
+def _epochs(metric: str) -> int | None:
+    """N of a short-training column's name ``{metric}_{N}ep`` (``valid_acc_12ep``: 12), else None."""
+    found = re.fullmatch(r".+_(\d+)ep", metric)
+    return int(found[1]) if found else None
