@@ -27,6 +27,7 @@ from archlatent.genotype import Genotype
 from archlatent.journal import Journal
 from archlatent.labels import read_labels
 from archlatent.objectives import check_objectives, is_test_metric
+from archlatent.optimizers import OPTIMIZERS
 from archlatent.screen import Screen
 from archlatent.search import SearchResult, search
 from archlatent.spaces import get_space
@@ -99,10 +100,23 @@ def build(
             model, labelled = _model(config, base, evaluator, pretrain_progress)
         if config.checkpoint is not None and getattr(model, "name", config.encoder) != config.encoder:
             config = parts.config = config.replace(encoder=model.name)  # record what the checkpoint holds
-        kwargs.update(model=model, optimizer=config.optimizer, optimizer_kwargs=config.optimizer_kwargs)
+        kwargs.update(model=model, optimizer=config.optimizer, optimizer_kwargs=_optimizer_settings(parts))
     parts.model, parts.labelled = model, {g: dict(m) for g, m in (labelled or {}).items()}
     parts.strategy = STRATEGIES.create(config.strategy, parts.space, objectives=objectives, seed=config.seed, **kwargs)
     return parts
+
+
+def _optimizer_settings(parts: Parts) -> dict[str, Any]:
+    """The config's optimizer settings; under a screen, the optimizer's `screened_settings` fill in the
+    ones not given (said in `Parts.notes`)."""
+    given = dict(parts.config.optimizer_kwargs)
+    if parts.screen is None:
+        return given
+    extra = {k: v for k, v in OPTIMIZERS.get(parts.config.optimizer).screened_settings.items() if k not in given}
+    if extra:
+        said = ", ".join(f"{k} {v}" for k, v in extra.items())
+        parts.notes.append(f"{parts.config.optimizer}: {said} under the screen (its screened defaults)")
+    return {**extra, **given}
 
 
 def run_search(

@@ -124,6 +124,21 @@ def test_auto_screens_a_single_objective_on_its_12_epoch_column_and_nothing_else
     assert off.screened == 0 and "screened" not in off.history[-1]
 
 
+def test_under_the_screen_an_optimizer_takes_its_screened_defaults_and_given_settings_win(nb201_csv, tiny_model):
+    base = SearchConfig(space="nb201", optimizer="lamcts", evaluator_kwargs={"bench": str(nb201_csv)})
+    screened = build(base, model=tiny_model)
+    lamcts = screened.strategy.members[0].optimizer
+    assert (lamcts.batch, lamcts.cp) == (4, 1.0) and "lamcts: batch 4, cp 1.0 under the screen" in " ".join(screened.notes)
+    assert screened.config.optimizer_kwargs == {}  # the config keeps what the user gave
+    plain = build(base.replace(screen="none"), model=tiny_model)
+    assert (plain.strategy.members[0].optimizer.batch, plain.strategy.members[0].optimizer.cp) == (1, 0.1)
+    assert not any(n.startswith("lamcts:") for n in plain.notes)
+    mine = build(base.replace(optimizer_kwargs={"batch": 2}), model=tiny_model).strategy.members[0].optimizer
+    assert (mine.batch, mine.cp) == (2, 1.0)
+    nao = build(base.replace(optimizer="nao"), model=tiny_model)
+    assert nao.screen is not None and not any(n.startswith("nao:") for n in nao.notes)  # nao has none
+
+
 def test_bad_screens_are_refused_with_one_message(nb201_csv, nb101_csv, nb201_table):
     nb201 = {"evaluator_kwargs": {"bench": str(nb201_csv)}, "strategy": "rea"}
     with pytest.raises(DataError, match="no short-training column 'valid_acc'.*valid_acc_12ep"):
