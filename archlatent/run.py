@@ -53,6 +53,7 @@ class Parts:
     labelled: dict[Genotype, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     screen: Screen | None = None
+    screened_settings: dict[str, Any] = field(default_factory=dict)  # optimizer defaults the screen filled in
 
 
 def build(
@@ -116,6 +117,7 @@ def _optimizer_settings(parts: Parts) -> dict[str, Any]:
     if extra:
         said = ", ".join(f"{k} {v}" for k, v in extra.items())
         parts.notes.append(f"{parts.config.optimizer}: {said} under the screen (its screened defaults)")
+    parts.screened_settings = extra
     return {**extra, **given}
 
 
@@ -163,8 +165,12 @@ def run_search(
 
 
 def identity(parts: Parts) -> dict[str, Any]:
-    """What pins a journal to its run: the config less what a resume may change, plus the model's weights."""
+    """What pins a journal to its run: the config less what a resume may change, plus the model's weights
+    and any optimizer defaults the screen filled in (a run journaled before they changed is not resumed
+    with other ones)."""
     ident = {k: v for k, v in parts.config.to_dict().items() if k not in RESUMABLE}
+    if parts.screened_settings:
+        ident["screened_settings"] = dict(parts.screened_settings)
     if parts.model is not None:
         ident["model_weights"] = getattr(parts.model, "weights_sha256", None)
     return ident

@@ -13,7 +13,8 @@ from archlatent.benchmark import same_cost
 from archlatent.config import ConfigError, SearchConfig
 from archlatent.errors import ArchLatentError, DataError
 from archlatent.evaluators.tabular import TabularEvaluator
-from archlatent.run import build, run_search
+from archlatent.journal import Journal
+from archlatent.run import build, identity, run_search
 from archlatent.screen import Screen
 from archlatent.search import search
 from archlatent.spaces import get_space
@@ -137,6 +138,17 @@ def test_under_the_screen_an_optimizer_takes_its_screened_defaults_and_given_set
     assert (mine.batch, mine.cp) == (2, 1.0)
     nao = build(base.replace(optimizer="nao"), model=tiny_model)
     assert nao.screen is not None and not any(n.startswith("nao:") for n in nao.notes)  # nao has none
+
+
+def test_a_journal_from_before_the_screened_defaults_is_not_resumed_with_them(nb201_csv, tiny_model, tmp_path):
+    config = SearchConfig(space="nb201", optimizer="lamcts", budget=12, evaluator_kwargs={"bench": str(nb201_csv)},
+                          out=str(tmp_path))
+    ident = identity(build(config, model=tiny_model))
+    assert ident["screened_settings"] == {"batch": 4, "cp": 1.0}
+    Journal(tmp_path / "journal.sqlite", {k: v for k, v in ident.items() if k != "screened_settings"}).close()  # 0.5.0's
+    with pytest.raises(DataError, match="belongs to another run .*screened_settings"):
+        run_search(config, parts=build(config, model=tiny_model))
+    assert "screened_settings" not in identity(build(config.replace(screen="none"), model=tiny_model))
 
 
 def test_bad_screens_are_refused_with_one_message(nb201_csv, nb101_csv, nb201_table):
