@@ -47,6 +47,10 @@ PLAIN_GLOBALS = frozenset(
 MAX_BYTES = 512 << 20
 
 
+class _Forbidden(pickle.UnpicklingError):
+    """A pickle names a global that a data file may not: the file is refused, whatever else it holds."""
+
+
 class _Restricted(pickle.Unpickler):
     """An unpickler whose `find_class` admits only the allowed (module, name) pairs."""
 
@@ -56,7 +60,7 @@ class _Restricted(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.allowed:
-            raise pickle.UnpicklingError(f"it names {module}.{name}, which a data file may not")
+            raise _Forbidden(f"it names {module[:100]}.{name[:100]}, which a data file may not")
         return super().find_class(module, name)
 
 
@@ -102,6 +106,8 @@ def read_pickle(
         raise DataError(f"{what} {path} is more than the {max_bytes:,} bytes a {what} may have")
     try:
         return loads_restricted(data, numpy=numpy, encoding=encoding)
+    except _Forbidden as err:
+        raise DataError(f"{what} {path} is refused: {err} (a pickle can run code; only plain data is read)") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             MemoryError, OverflowError, RecursionError, UnicodeDecodeError, ImportError) as err:
-        raise DataError(f"{what} {path} is refused: {type(err).__name__}: {str(err)[:200]}") from None
+        raise DataError(f"{what} {path} is corrupt: {type(err).__name__}: {str(err)[:200]}") from None

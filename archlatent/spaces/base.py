@@ -22,8 +22,17 @@ QUOTE_LIMIT = 200
 
 
 def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
-    """``repr(value)`` cut to `limit` characters, for error messages about user input."""
-    text = repr(value)
+    """``repr(value)`` cut to `limit` characters, for error messages about user input.
+
+    Never raises: a value whose repr fails (an integer past Python's 4,300-digit conversion limit,
+    alone or inside a container; nesting too deep; a broken ``__repr__``) is described instead.
+    """
+    try:
+        text = repr(value)
+    except Exception as err:  # noqa: BLE001 - an error message must not fail on what it quotes
+        if isinstance(value, int):
+            return f"<an integer of {value.bit_length():,} bits>"
+        return f"<a {type(value).__name__} that cannot be printed ({type(err).__name__})>"
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 

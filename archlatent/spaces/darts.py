@@ -33,6 +33,10 @@ N_EDGES = sum(range(2, 2 + N_STEPS))
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 OUTPUT = 2 + 3 * N_STEPS
 ADD = "add"
+#: Longest integer literal the text may hold (~300 decimal digits). Node indices are 0..5; a longer
+#: literal is refused before anything converts it to decimal: a 3,600-digit hex literal fits in the text
+#: but has more than the 4,300 decimal digits ``repr`` may write.
+MAX_INT_BITS = 1024
 
 Pairs = list[tuple[str, int]]
 
@@ -144,6 +148,16 @@ def _canonical(pairs: Pairs) -> Pairs:
     return best
 
 
+def _check_int_literals(tree: ast.AST, text: str) -> None:
+    """InvalidArchitecture for the first integer literal in `tree` longer than `MAX_INT_BITS` bits."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and type(node.value) is int and node.value.bit_length() > MAX_INT_BITS:
+            raise InvalidArchitecture(
+                f"darts genotype text holds an integer of {node.value.bit_length():,} bits (at most {MAX_INT_BITS}; "
+                f"node indices are 0..{1 + N_STEPS}): {quote(text)}"
+            )
+
+
 def _parse_concat(field: str, node: ast.expr) -> range | list:
     """A concat field, literal or ``range(a, b[, c])``; a range stays lazy (never expanded)."""
     try:
@@ -217,6 +231,7 @@ class DartsSpace(SearchSpace):
             # 200 nested lists) are the parser's own limits, not a machine out of memory
             reason = err.msg if isinstance(err, SyntaxError) else type(err).__name__
             raise InvalidArchitecture(f"malformed darts genotype text ({reason}): {quote(text)}") from None
+        _check_int_literals(call, text)
         name = getattr(call, "func", None)
         if not isinstance(call, ast.Call) or getattr(name, "id", getattr(name, "attr", None)) != "Genotype":
             raise InvalidArchitecture(f"darts genotype text must be a Genotype(...) call: {quote(text)}")

@@ -7,9 +7,22 @@ name): this package imports every module it holds, so nothing else changes.
 import importlib
 import pkgutil
 
-from archlatent.evaluators.tables.base import TABLES, BenchmarkTable, TableFormat, find_table, load_table
+from archlatent.evaluators.tables.base import (
+    TABLES,
+    BenchmarkTable,
+    TableFormat,
+    TableLimits,
+    find_table,
+    load_table,
+)
 from archlatent.evaluators.tables.nb101 import load_nb101_csv
-from archlatent.evaluators.tables.nb201 import HPOBENCH_FILES, hpobench_folder, load_hpobench, load_nb201_csv
+from archlatent.evaluators.tables.nb201 import (
+    HPOBENCH_FILES,
+    HPOBENCH_SHA256,
+    hpobench_folder,
+    load_hpobench,
+    load_nb201_csv,
+)
 
 for _module in pkgutil.iter_modules(__path__):  # registers the formats of every file, new ones included
     importlib.import_module(f"{__name__}.{_module.name}")
@@ -20,9 +33,11 @@ DEFAULT_FILES = {name: TABLES.get(name).default_file for name in TABLES.names()}
 __all__ = [
     "DEFAULT_FILES",
     "HPOBENCH_FILES",
+    "HPOBENCH_SHA256",
     "TABLES",
     "BenchmarkTable",
     "TableFormat",
+    "TableLimits",
     "find_table",
     "hpobench_folder",
     "load_hpobench",

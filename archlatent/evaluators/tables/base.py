@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import os
 import re
+import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -172,22 +175,80 @@ def load_table(space: str, bench: str | os.PathLike[str] | None = None, env: dic
 
 
 # -- reading and checking ---------------------------------------------------------------------------
-def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a (gzip) CSV; DataError for an unreadable file, a repeated column or a short row."""
+@dataclass(frozen=True)
+class TableLimits:
+    """Bounds on a table file, checked while it is read, so that an endless or enormous input (``--bench
+    /dev/zero``, a gzip bomb, a table of millions of rows) is refused with one line before memory grows.
+
+    The defaults admit the full NAS-Bench-101 table once (423,624 cells x 18 columns, ~150 MB of text),
+    and at their worst (every bound reached by short fields) hold well under 2 GB of parsed rows.
+    A format whose space is smaller sets tighter ones (NAS-Bench-201: its 15,625 cells).
+    """
+
+    #: Data rows (the header not counted).
+    rows: int = 500_000
+    #: Data fields (rows x columns): what the parsed rows cost, ~60 bytes each.
+    fields: int = 10_000_000
+    #: Characters of text, after decompression.
+    chars: int = 256 << 20
+    #: Characters of one line (NB201's longest is 1,250).
+    line: int = 64 << 10
+
+
+#: The bounds of a table whose format sets none.
+DEFAULT_LIMITS = TableLimits()
+
+
+def read_csv(path: Path, limits: TableLimits = DEFAULT_LIMITS) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a (gzip) CSV within `limits`; DataError for anything else: not a regular file,
+    unreadable or damaged, a repeated column, a row of the wrong length, more than the limits allow."""
+    if not path.is_file():  # a device (/dev/zero) or a pipe has no end to bound
+        raise DataError(f"table {path} is not a regular file")
     try:
-        with gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader)
-            body = list(reader)
-    except (OSError, EOFError, UnicodeDecodeError, csv.Error, StopIteration, gzip.BadGzipFile) as err:
-        raise DataError(f"cannot read table {path}: {err or type(err).__name__}") from err
-    twice = sorted({name for name in header if header.count(name) > 1})
-    if twice:
-        raise DataError(f"table {path} is corrupt: row 1 (the header) repeats column(s) {quote(twice)}")
-    bad = next((i for i, row in enumerate(body) if len(row) != len(header)), None)
-    if bad is not None:
-        raise DataError(f"table {path} is corrupt: row {bad + 2} has {len(body[bad])} fields, header {len(header)}")
+        with gzip.open(path, "rt", encoding="utf-8", newline="") if path.suffix == ".gz" else open(
+            path, encoding="utf-8", newline=""
+        ) as f:
+            reader = csv.reader(_bounded_lines(f, path, limits))
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"table {path} is empty")
+            twice = sorted({name for name in header if header.count(name) > 1})
+            if twice:
+                raise DataError(f"table {path} is corrupt: row 1 (the header) repeats column(s) {quote(twice)}")
+            body = []
+            for row in reader:
+                if len(row) != len(header):
+                    raise DataError(f"table {path} is corrupt: {csv_row(len(body))} has {len(row)} fields, header {len(header)}")
+                body.append(row)
+                _check_size(path, len(body), len(header), limits)
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, zlib.error) as err:
+        raise DataError(f"cannot read table {path}: {type(err).__name__}: {str(err)[:200]}") from None
     return header, body
+
+
+def _bounded_lines(f: IO[str], path: Path, limits: TableLimits) -> Iterator[str]:
+    """The lines of text file `f`, never reading more than `limits` allow (a line without end included)."""
+    total = 0
+    for number in itertools.count(1):
+        line = f.readline(limits.line + 2)
+        if not line:
+            return
+        if len(line.rstrip("\r\n")) > limits.line:
+            raise DataError(f"table {path} is corrupt: line {number:,} is longer than {limits.line:,} characters")
+        total += len(line)
+        if total > limits.chars:
+            raise DataError(f"table {path} is refused: more than {limits.chars:,} characters of text (line {number:,})")
+        yield line
+
+
+def _check_size(path: Path, rows: int, columns: int, limits: TableLimits) -> None:
+    """DataError once `rows` data rows of `columns` fields pass `limits`."""
+    if rows > limits.rows:
+        raise DataError(f"table {path} is refused: more than {limits.rows:,} data rows, the most a table of its space may have")
+    if rows * columns > limits.fields:
+        raise DataError(
+            f"table {path} is refused: more than {limits.fields:,} fields ({csv_row(rows - 1)} of {columns} columns)"
+        )
 
 
 def is_accuracy(name: str) -> bool:
@@ -196,13 +257,18 @@ def is_accuracy(name: str) -> bool:
 
 
 def check_values(where: str, name: str, values: np.ndarray, row_name: Callable[[int], str]) -> None:
-    """DataError naming the first row of `values` that is NaN or infinite, or, for an accuracy, out of range."""
+    """DataError naming the first row of `values` that is NaN or infinite or, for an accuracy, out of
+    range; or, for an accuracy column with no value above 1, the row of its largest value: accuracies are
+    percentages, and a column at most 1 % everywhere is a 0-1 scale (even chance level on CIFAR-10 is 10 %)."""
     bad = np.flatnonzero(~np.isfinite(values))
     problem = "is not a finite number"
     if not bad.size and is_accuracy(name):
         low, high = ACCURACY_RANGE
         bad = np.flatnonzero((values < low) | (values > high))
         problem = f"is an accuracy outside [{low:g}, {high:g}]"
+        if not bad.size and values.size and values.max() <= 1.0:
+            bad = np.array([np.argmax(values)])
+            problem = "is the largest in its column: accuracies must be percentages (0-100), not fractions (0-1)"
     if bad.size:
         raise DataError(f"{where} is corrupt: {row_name(int(bad[0]))}: {name} = {float(values[bad[0]])!r} {problem}")
 
@@ -213,27 +279,38 @@ def csv_row(r: int) -> str:
 
 
 def numeric_columns(path: Path, header: list[str], body: list[list[str]], names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The named columns as float arrays, each checked by `check_values`."""
+    """The named columns as float arrays, each checked by `check_values`.
+
+    A value must be a plain decimal number (``93.5``, ``-1e-3``, ``nan``/``inf`` to be refused by name):
+    Python's float also reads ``9_9.5`` as 99.5 and other scripts' digits, which a table must not hold.
+    """
     out = {}
     for name in names:
         i = header.index(name)
         values = [row[i] for row in body]
         try:
+            if not set("".join(values)) <= _NUMBER_CHARS:
+                raise ValueError
             array = np.array([float(v) for v in values], dtype=np.float64)
-        except ValueError:  # name the first value float() refuses
-            r = next(r for r, v in enumerate(values) if not _is_float(v))
+        except ValueError:  # name the first value that is not a number
+            r = next(r for r, v in enumerate(values) if not _is_number(v))
             raise DataError(f"table {path} is corrupt: {csv_row(r)}: {name} = {quote(values[r])} is not a number") from None
         check_values(f"table {path}", name, array, csv_row)
         out[name] = array
     return out
 
 
-def _is_float(text: str) -> bool:
+#: What a number in a table may be written with: ASCII digits, sign, point, exponent, surrounding
+#: blanks, and the letters of nan/inf/infinity (so those are refused as "not a finite number").
+_NUMBER_CHARS = frozenset("0123456789+-.eE \tnaifty" + "NAIFTY")
+
+
+def _is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
         return False
-    return True
+    return set(text) <= _NUMBER_CHARS
 
 
 def split_by_dataset(names: list[str], datasets: list[str]) -> dict[str, dict[str, str]]:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from archlatent.errors import ArchLatentError, DataError
 from archlatent.evaluators.tables.base import (
+    DEFAULT_LIMITS,
     TABLES,
     BenchmarkTable,
     TableFormat,
+    TableLimits,
     csv_row,
     index_rows,
     numeric_columns,
@@ -33,9 +35,13 @@ class NB101Table(TableFormat):
         return load_nb101_csv(path)
 
 
-def load_nb101_csv(path: Path) -> BenchmarkTable:
-    """A NAS-Bench-101 table in the NASLib-derived CSV format (pruned spec + single-run accuracy)."""
-    header, body = read_csv(path)
+def load_nb101_csv(path: Path, limits: TableLimits = DEFAULT_LIMITS) -> BenchmarkTable:
+    """A NAS-Bench-101 table in the NASLib-derived CSV format (pruned spec + single-run accuracy).
+
+    `limits` bound the file (`TableLimits`; the default admits the full NAS-Bench-101 once). An exact
+    repeat of a row is kept as a run, like any repeated cell: accuracies are discrete, so two runs can agree.
+    """
+    header, body = read_csv(path, limits)
     need = {"adjacency_pruned", "ops_pruned", "val_acc_single_run"}
     if not need <= set(header):
         raise DataError(f"{path} is not a NAS-Bench-101 table: missing columns {sorted(need - set(header))}")

