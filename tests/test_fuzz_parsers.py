@@ -21,7 +21,7 @@ NASTY = [
     "\udc80", "\ud800", "\x00", "~", "|", "+", "+" * 3000, "-" * 3000, "(" * 300, "[" * 3000, "{" * 3000,
     "9" * 5000, "~" + "1" * 4400, "range(2, 100000000000000000000)", "range(2, 1000000000000)", "range(x)",
     "range(2, 6, 0)", "1e999", "NaN", "true", "null", "-1", "None", "()", "[]", "[[", "]]", '"', "'", ",", ":",
-    "Genotype(", "lambda: 0", "[('sep_conv_3x3', 0)]", '{"matrix": [[0]], "ops": []}', "١", "\u00a0",
+    "Genotype(", "lambda: 0", "0x" + "f" * 3580, "0o777", "1_0", "0b1", "[('sep_conv_3x3', 0)]", '{"matrix": [[0]], "ops": []}', "١", "\u00a0",
 ]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

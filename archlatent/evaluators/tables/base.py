@@ -222,7 +222,8 @@ def read_csv(path: Path, limits: TableLimits = DEFAULT_LIMITS) -> tuple[list[str
                 body.append(row)
                 _check_size(path, len(body), len(header), limits)
     except (OSError, EOFError, UnicodeDecodeError, csv.Error, zlib.error) as err:
-        raise DataError(f"cannot read table {path}: {type(err).__name__}: {str(err)[:200]}") from None
+        kind = "damaged compressed data" if isinstance(err, zlib.error) else type(err).__name__
+        raise DataError(f"cannot read table {path}: {kind}: {str(err)[:200]}") from None
     return header, body
 
 
