@@ -5,7 +5,8 @@ input makes a reader hold more than its bounds.
 Categories (each has a fast form in the default run; ``slow`` repeats the random ones at campaign size):
 payload pickles (table folders, CIFAR batches, the reader itself); damaged tables (gzip truncated,
 bit-flipped, junk, bombs; wrong columns, over-long rows, too many rows, ``/dev/zero``; random byte and
-text edits); arch strings through the CLI (`test_fuzz_parsers` fuzzes `parse` itself).
+text edits); arch strings through the CLI, and (slow) through `parse` at the campaign's size
+(`test_fuzz_parsers` fuzzes `parse` in the default run).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fuzz_parsers import NASTY, mutated
+from test_fuzz_parsers import NASTY, _check, mutated
 
 from archlatent import SPACES, DataError, get_space
 from archlatent.cli import main
@@ -305,6 +306,15 @@ test_arch_strings_through_the_cli = _cli_fuzz(FAST)
 test_arch_strings_through_the_cli_slow = pytest.mark.slow(_cli_fuzz(SLOW))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("space", SPACES.names())
+@settings(max_examples=4000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_arch_strings_through_parse_slow(space, data):
+    """The campaign's size: 12,000 strings through `parse` (`test_fuzz_parsers` tries 300 per space by default)."""
+    _check(space, data.draw(st.one_of(mutated(space), st.text(st.characters(exclude_categories=()), max_size=300))))
+
+
 @pytest.mark.parametrize("space", SPACES.names())
 def test_table_rows_and_nasty_fragments_through_the_cli(small_tables, space):
     """Each row of the small table answers (exit 0); each campaign fragment alone is one line (exit 2)."""
@@ -314,5 +324,7 @@ def test_table_rows_and_nasty_fragments_through_the_cli(small_tables, space):
             assert len(list(csv.reader(f))) == 7
         for g in table.genotypes:
             _cli_query(space, get_space(space).format(g), small_tables[space])
-    for fragment in [*NASTY, "0x" + "f" * 3600, "Genotype(normal=[('sep_conv_3x3', 0x" + "f" * 3600 + ")])"]:
+    pairs = repr([("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4).replace("0)", "0x" + "f" * 3600 + ")", 1)
+    hex_input = f"Genotype(normal={pairs}, normal_concat=[2, 3, 4, 5], reduce=[], reduce_concat=[2, 3, 4, 5])"
+    for fragment in [*NASTY, hex_input]:  # hex_input: the campaign's traceback (the message could not print it)
         _cli_query(space, fragment, small_tables[space])

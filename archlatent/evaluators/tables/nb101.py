@@ -38,7 +38,7 @@ class NB101Table(TableFormat):
 def load_nb101_csv(path: Path, limits: TableLimits = DEFAULT_LIMITS) -> BenchmarkTable:
     """A NAS-Bench-101 table in the NASLib-derived CSV format (pruned spec + single-run accuracy).
 
-    `limits` bound the file (`TableLimits`; the default admits the full NAS-Bench-101 once). An exact
+    `limits` bound the file (`TableLimits`; the default admits 250,000 rows). An exact
     repeat of a row is kept as a run, like any repeated cell: accuracies are discrete, so two runs can agree.
     """
     header, body = read_csv(path, limits)
