@@ -214,6 +214,9 @@ def test_a_clean_copy_loads(nb201_csv, nb101_csv, tmp_path):
     assert len(table.genotypes) == 6 and table.index.tolist() == [0, 1, 2, 3, 4, 5]
     spaced = load_nb201_csv(_copy(nb201_csv, tmp_path, _set("cifar10_valid_acc", 2, " 84.5\t")))  # blanks are harmless
     assert spaced.metrics("cifar10")["valid_acc"][0] == 84.5
+    plain = tmp_path / "excel.csv"  # uncompressed, with the byte-order mark a spreadsheet writes
+    plain.write_bytes(b"\xef\xbb\xbf" + gzip.decompress(_copy(nb201_csv, tmp_path, lambda rows: None).read_bytes()))
+    assert load_nb201_csv(plain).genotypes == table.genotypes and load_nb201_csv(plain).index.tolist() == [0, 1, 2, 3, 4, 5]
     assert len(load_table("nb101", _copy(nb101_csv, tmp_path, lambda rows: None)).genotypes) == 6
 
 

@@ -207,8 +207,8 @@ def read_csv(path: Path, limits: TableLimits = DEFAULT_LIMITS) -> tuple[list[str
     if not path.is_file():  # a device (/dev/zero) or a pipe has no end to bound
         raise DataError(f"table {path} is not a regular file")
     try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") if path.suffix == ".gz" else open(
-            path, encoding="utf-8", newline=""
+        with gzip.open(path, "rt", encoding="utf-8-sig", newline="") if path.suffix == ".gz" else open(
+            path, encoding="utf-8-sig", newline=""
         ) as f:
             reader = csv.reader(_bounded_lines(f, path, limits))
             header = next(reader, None)
