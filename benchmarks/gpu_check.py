@@ -10,7 +10,8 @@ the `train-final` evaluator), on synthetic images (nothing downloaded):
 4. one DNAS step (``dnas``, one epoch of one step) with its ``torch.cuda.max_memory_allocated``;
 5. a ``train-final`` evaluation (one NB201 cell trained from scratch for one epoch);
 6. ``search --executor ray --gpus-per-eval 1`` with the NB201 supernet as evaluator;
-7. ``torchrun --nproc-per-node 1`` supernet training (DDP over NCCL).
+7. ``torchrun --nproc-per-node 1``: ``supernet train`` (the launch and device mapping; one process
+   runs without a process group), then one DDP step of an NB201 network over NCCL (gloo on the CPU).
 
 It prints one table (step, status, seconds, peak GPU memory, note) and exits 1 if any step failed
 (``--skip ray,torchrun`` leaves those two out: quicker, but then not the whole check).
@@ -185,19 +186,63 @@ def ray_search(c: Check) -> str:
     return f"{doc['queries']} queries on Ray (--gpus-per-eval {gpus}), best valid_acc {doc['best']['valid_acc']:.2f}"
 
 
-def torchrun(c: Check) -> str:
-    out = c.root / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1", "--standalone",
-               "-m", "archlatent", "supernet", "train", "--space", "nb201", *c.data_flags(), *c.size["nb201"],
-               "--batch-size", str(c.size["batch"]), "--out", str(out)]
+def _torchrun(*argv: str) -> str:
+    """`torchrun --nproc-per-node 1 ARGV`'s stdout; RuntimeError with its last words if it fails."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1", "--standalone", *argv]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"torchrun exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    return done.stdout
+
+
+def torchrun(c: Check) -> str:
+    """The CLI's supernet training under torchrun, then the DDP probe under torchrun.
+
+    One process is world 1, which the library runs without a process group (`session` gives
+    `SINGLE`), so the training proves the launch and the device mapping only; the probe then opens
+    the NCCL (gloo) group itself and takes one DDP step of an NB201 network through it.
+    """
+    out = c.root / "ddp"
+    _torchrun("-m", "archlatent", "supernet", "train", "--space", "nb201", *c.data_flags(), *c.size["nb201"],
+              "--batch-size", str(c.size["batch"]), "--out", str(out))
     stats = json.loads((out / "supernet.json").read_text())["stats"]
-    backend = "NCCL" if c.device.startswith("cuda") else "gloo"
+    probe = json.loads(_torchrun(str(Path(__file__).resolve()), "--ddp-probe", "--device", c.device).splitlines()[-1])
     peak = stats.get("peak_memory_mb")
-    return f"{backend}, {stats['steps']} steps" + (f", training peak {peak:.0f} MB" if peak else "")
+    return (f"{probe['backend']}: DDP step loss {probe['loss']:.3f}, all_reduce {probe['all_reduce']:.0f}; "
+            f"supernet train {stats['steps']} steps" + (f", training peak {peak:.0f} MB" if peak else ""))
+
+
+def ddp_probe(device: str) -> int:
+    """Under torchrun: one DDP forward/backward of an NB201 network over NCCL (CUDA) or gloo (CPU),
+    and an all_reduce; prints what it saw as one JSON line."""
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+
+    from archlatent.oneshot.nets import standalone_network
+    from archlatent.spaces import get_space
+
+    cuda = device.startswith("cuda")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    here = torch.device(f"cuda:{local}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(here)
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        torch.manual_seed(0)
+        net = standalone_network(get_space("nb201").parse(_cell("nb201")), C=4, N=1).to(here)
+        model = nn.parallel.DistributedDataParallel(net, device_ids=[local] if cuda else None)
+        x, y = torch.randn(8, 3, 32, 32, device=here), torch.randint(0, 10, (8,), device=here)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()  # DDP all-reduces the gradients through the group's backend
+        total = torch.ones(1, device=here)
+        dist.all_reduce(total)
+        print(json.dumps({"backend": dist.get_backend(), "world": dist.get_world_size(), "loss": loss.item(),
+                          "all_reduce": total.item()}))
+    finally:
+        dist.destroy_process_group()
+    return 0
 
 
 STEPS: list[tuple[str, Callable[[Check], str], tuple[str, ...]]] = [
@@ -220,7 +265,8 @@ def table(c: Check, device_name: str) -> str:
     lines = ["| step | status | seconds | peak GPU memory (MiB) | note |", "|---|---|---|---|---|"]
     for r in c.rows:
         peak = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
-        lines.append(f"| {r['step']} | {r['status']} | {r['seconds']:.1f} | {peak} | {r['note']} |")
+        note = r["note"].replace("|", "\\|")  # genotypes' pipes would split the markdown row
+        lines.append(f"| {r['step']} | {r['status']} | {r['seconds']:.1f} | {peak} | {note} |")
     agreement = "not measured" if c.agreement is None else f"{c.agreement:.3f} points (limit {AGREEMENT_POINTS})"
     total = sum(r["seconds"] for r in c.rows)
     lines.append(f"\n{device_name}; {total:.0f} s in all; CPU-vs-GPU agreement of one supernet evaluation: {agreement}")
@@ -233,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="write the run folders here (default: a temporary folder)")
     parser.add_argument("--skip", default="", help="comma list of steps to leave out: ray, torchrun (the slow "
                                                    "starts; for a quick dry form)")
+    parser.add_argument("--ddp-probe", action="store_true", help=argparse.SUPPRESS)  # run by the torchrun step
     args = parser.parse_args(argv)
+    if args.ddp_probe:
+        return ddp_probe(args.device)
     skipped = {s.strip() for s in args.skip.split(",") if s.strip()}
     if skipped - set(OPTIONAL):
         parser.error(f"--skip takes {', '.join(OPTIONAL)}, not {', '.join(sorted(skipped - set(OPTIONAL)))}")

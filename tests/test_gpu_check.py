@@ -63,7 +63,7 @@ def test_whole_dry_form_with_ray_and_torchrun(tmp_path):
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     rows = _rows(done.stdout)
-    assert rows["torchrun --nproc-per-node 1 (DDP)"][3].startswith("gloo")
+    assert rows["torchrun --nproc-per-node 1 (DDP)"][3].startswith("gloo: DDP step")
 
 
 @pytest.mark.gpu
@@ -73,4 +73,4 @@ def test_gpu_check_passes_on_this_gpu(tmp_path):
                           timeout=600, check=False)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     rows = _rows(done.stdout)
-    assert rows["torchrun --nproc-per-node 1 (DDP)"][3].startswith("NCCL") and "agreement" in done.stdout
+    assert rows["torchrun --nproc-per-node 1 (DDP)"][3].startswith("nccl: DDP step") and "agreement" in done.stdout
