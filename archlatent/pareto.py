@@ -69,7 +69,8 @@ def front_report(
     found: Sequence[Mapping[str, float]], everything: Sequence[Mapping[str, float]] | None, objectives: Sequence[str]
 ) -> dict[str, object]:
     """The found front and its hypervolume, beside the true front of `everything` (the whole table)
-    when there is one; without it the hypervolume is scaled by the found points' own range."""
+    when there is one (its size, hypervolume and points on the objectives, ``true_front``); without
+    it the hypervolume is scaled by the found points' own range."""
     f = objective_matrix(found, objectives)
     all_f = objective_matrix(everything, objectives) if everything is not None else f
     ideal, nadir = all_f.min(0), all_f.max(0)
@@ -83,7 +84,8 @@ def front_report(
     if everything is not None:
         true_mask = nondominated(all_f)
         true_hv = hypervolume(all_f[true_mask], ideal, nadir)
-        report.update(true_front_size=int(true_mask.sum()), true_hypervolume=true_hv,
+        true_front = [{m: float(everything[i][m]) for m in objectives} for i in np.flatnonzero(true_mask)]
+        report.update(true_front_size=int(true_mask.sum()), true_front=true_front, true_hypervolume=true_hv,
                       hypervolume_ratio=report["hypervolume"] / true_hv if true_hv else 0.0)  # type: ignore[operator]
     return report
 

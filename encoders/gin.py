@@ -25,7 +25,7 @@ from archlatent.encoders.layers import masked_mean, mlp
 
 @ENCODERS.register("gin")
 class GINAutoencoder(LatentAutoencoder):
-    """Dense GIN encoder (``layers`` GIN layers of width ``hidden``) + the shared MLP decoder."""
+    """Dense GIN encoder with the shared MLP decoder. Settings: ``layers`` GIN layers of width ``hidden``."""
 
     def _build_encoder(self) -> None:
         h = self.hidden

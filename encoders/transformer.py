@@ -72,8 +72,8 @@ def reachability(adj: Tensor) -> Tensor:
 
 @ENCODERS.register("transformer")
 class TransformerAutoencoder(LatentAutoencoder):
-    """DAG-masked transformer encoder (``layers`` layers of width ``hidden``, ``heads`` heads,
-    feed-forward width ``ffn``, attention ``attn`` = "neighbours" or "reach") + the shared decoder."""
+    """DAG-masked transformer encoder with the shared MLP decoder. Settings: ``layers`` layers of width
+    ``hidden``, ``heads`` heads, feed-forward width ``ffn``, attention ``attn`` = "neighbours" or "reach"."""
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import platform
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +23,7 @@ KINDS = {
     "optimizers": ("archlatent.optimizers", "OPTIMIZERS"),
     "encoders": ("archlatent.encoders", "ENCODERS"),
     "evaluators": ("archlatent.run", "EVALUATORS"),
+    "executors": ("archlatent.executors", "EXECUTORS"),
     "datasets": ("archlatent.oneshot.data", "DATASETS"),
     "samplers": ("archlatent.oneshot.samplers", "SAMPLERS"),
     "supernets": ("archlatent.oneshot.nets", "SUPERNETS"),
@@ -32,14 +34,15 @@ KINDS = {
 def run_spaces(args: argparse.Namespace) -> int:
     for name in SPACES.names():
         space = get_space(name)
-        doc = (type(space).__doc__ or "").strip().splitlines()[0]
+        doc = first_sentence(type(space).__doc__)
         size = space.size()
         print(f"{name:8} {'' if size is None else f'{size:,} cells  '}{doc}")
     return 0
 
 
 def _setup_list(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", choices=[*KINDS, "metrics"], help="what to list (default: every registry)")
+    p.add_argument("kind", nargs="?", choices=[*KINDS, "metrics"],
+                   help="what to list (default: every registry and the metrics of --space's table)")
     p.add_argument("--space", help="with `metrics`: the space whose benchmark table to read (default nb201)")
     bench_args(p)
 
@@ -47,20 +50,49 @@ def _setup_list(p: argparse.ArgumentParser) -> None:
 @command("list", "list registered plugins", _setup_list)
 def run_list(args: argparse.Namespace) -> int:
     if args.kind == "metrics":
-        from archlatent.evaluators.tables import load_table
-        from archlatent.objectives import is_test_metric, maximized
-
-        table = load_table(args.space or "nb201", args.bench)
-        columns = table.metrics(args.dataset or "cifar10")
-        emit({m: ("max" if maximized(m) else "min") + (" (test split)" if is_test_metric(m) else "") for m in columns})
+        emit(_metrics(args))
         return 0
-    out = {}
+    out: dict[str, object] = {}
     for kind in [args.kind] if args.kind else list(KINDS):
         module, attribute = KINDS[kind]
         registry = getattr(importlib.import_module(module), attribute)
-        out[kind] = {n: (registry.get(n).__doc__ or "").strip().splitlines()[0] for n in registry.names()}
+        out[kind] = {n: first_sentence(registry.get(n).__doc__) for n in registry.names()}
+    if not args.kind:
+        out["metrics"] = _metrics_or_why(args)
     emit(out)
     return 0
+
+
+def _metrics(args: argparse.Namespace) -> dict[str, str]:
+    """Each metric of the space's table (default nb201) with its direction, test-split ones marked."""
+    from archlatent.evaluators.tables import load_table
+    from archlatent.objectives import is_test_metric, maximized
+
+    table = load_table(args.space or "nb201", args.bench)
+    columns = table.metrics(args.dataset or "cifar10")
+    return {m: ("max" if maximized(m) else "min") + (" (test split)" if is_test_metric(m) else "") for m in columns}
+
+
+def _metrics_or_why(args: argparse.Namespace) -> dict[str, str] | str:
+    """`_metrics`, or the one line saying why no table answered (a listing must not fail for want of data)."""
+    try:
+        return _metrics(args)
+    except ArchLatentError as err:
+        return f"no table: {err}"
+
+
+_ROLES = re.compile(r":[a-z]+:`([^`]*)`")  # :class:`X` -> X
+_LITERALS = re.compile(r"``([^`]*)``|`([^`]*)`")
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!e\.g)(?<!i\.e)(?<!etc)(?<!\bvs)[.!?](?=\s+[A-Z(\"'`])")
+
+
+def first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, on one line and without RST markup
+    (roles and backticks), so a listing never stops mid-sentence."""
+    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+    plain = _LITERALS.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), _ROLES.sub(r"\1", paragraph))
+    end = _SENTENCE_END.search(plain)
+    return plain[: end.end()] if end else plain
 
 
 def _setup_sample(p: argparse.ArgumentParser) -> None:

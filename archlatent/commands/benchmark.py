@@ -61,6 +61,7 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
         with open(out / "runs.jsonl", "a") as runs:
 
             def on_run(record: dict[str, Any]) -> None:
+                pretrain_bar.close()  # pretraining is over once runs finish: its last line comes before theirs
                 runs.write(json.dumps(record) + "\n")
                 runs.flush()
                 bar.update(bar._n + 1, method=record["method"])
@@ -69,8 +70,8 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
                 result = run_benchmark(config, methods, args.seeds, done=done, on_run=on_run, pretrain_progress=update,
                                        until_hit=args.until_hit)
             finally:
-                bar.close()
                 pretrain_bar.close()
+                bar.close()
     summary = result.summary()
     doc: dict[str, Any] = {"oracle": result.oracle, "budgets": summary}
     if args.until_hit:
@@ -79,7 +80,7 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
         doc["first_hit"] = {m: first_hits(result.runs, m, config.budget) for m in methods}
     (out / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
     (out / "table.md").write_text(_table(summary, result, config, args.seeds))
-    title = f"{config.space} {config.dataset}, {args.seeds} seeds"
+    title = f"Regret on {config.space} {config.dataset}, {args.seeds} seeds, budget {config.budget}"
     write_atomic(out / "regret.png", regret_png(result.tests, result.oracle["best_valid_test_acc"], title=title))
     emit(doc)
     return 0
@@ -123,18 +124,22 @@ def _table(summary: dict[str, Any], result: Any, config: Any, seeds: int) -> str
     o = result.oracle
     note = (f"\n{config.space} {config.dataset}, {seeds} seeds, search on {config.objectives[0]}, {config.report} of the "
             f"best-by-validation architecture (mean ± std); labels counted as queries. Best validation architecture: "
-            f"{o['best_valid_acc']:.2f} valid, {o['best_valid_test_acc']:.2f} test (the regret target; hit = it was "
-            f"evaluated); highest test accuracy in the table: {o['best_test_acc']:.2f}.\n")
+            f"{o['best_valid_acc']:.2f} valid, {o['best_valid_test_acc']:.2f} test; highest test accuracy in the table: "
+            f"{o['best_test_acc']:.2f}.\n\n"
+            f"Hit rate @B: the share of seeds whose run evaluated the best validation architecture within B queries. "
+            f"Regret (regret.png, summary.json's mean_regret): {o['best_valid_test_acc']:.2f} minus the test accuracy "
+            f"of the run's best-by-validation architecture so far, in points (0: it found that architecture).\n")
     screened = [name for name, s in summary.items() if "screen_cost" in s[str(budgets[0])]]
     if screened:
         metric = next((r["screen"] for r in result.runs if "screen" in r), config.screen)
         note += (f"\nScreened on {metric} (each ask's new architectures answered by it first, the best "
                  f"{config.screen_keep:.0%} evaluated; cheap answers are not queries). Per budget B: the screen's "
-                 "mean cost by query B, in queries; the mean test accuracy at the same total cost (queries plus "
-                 "screen within B).\n\n")
+                 "mean cost by query B, in queries (each cheap answer charged its share of a full one); same cost: "
+                 "the mean test accuracy after the last query whose count plus the screen's cost so far stays within "
+                 "B, i.e. what a run found for what B unscreened queries cost.\n\n")
         note += "".join(
-            f"- {name}: " + ", ".join(f"B {b}: cost {summary[name][str(b)]['screen_cost']:.1f}, "
-                                      f"{summary[name][str(b)]['mean_test_acc_same_cost']:.2f}" for b in budgets) + "\n"
+            f"- {name}: " + ", ".join(f"B {b}: screen cost {summary[name][str(b)]['screen_cost']:.1f}, "
+                                      f"same cost {summary[name][str(b)]['mean_test_acc_same_cost']:.2f}" for b in budgets) + "\n"
             for name in screened
         )
     return head + rule + rows + note

@@ -2,8 +2,9 @@
 
 The posterior means of the space's architectures (all of NB201; a uniform sample elsewhere) are
 projected on their two principal axes; points are coloured by the benchmark table's accuracy when
-one is found, and a run's evaluated architectures are drawn on top in query order. It shows whether
-good architectures sit together (a smooth latent space) and where a search went.
+one is found, and a run's evaluated architectures are drawn on top with its best-so-far path (each
+improvement of the searched objective, in query order) and its best architecture starred. It shows
+whether good architectures sit together (a smooth latent space) and where a search went.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def run_latent_map(args: argparse.Namespace) -> int:
     from archlatent.plots import latent_map_png
     from archlatent.spaces import get_space
 
-    model_dir, history = _sources(args.source)
+    model_dir, history, objective = _sources(args.source)
     folders = member_folders(model_dir)
     if not 0 <= args.member < len(folders):
         raise ArchLatentError(f"--member {args.member}: {model_dir} holds {len(folders)} autoencoder(s), 0..{len(folders) - 1}")
@@ -57,9 +58,11 @@ def run_latent_map(args: argparse.Namespace) -> int:
     share = (s[:2] ** 2 / (s**2).sum()).tolist()
     xy = ((z - mean) @ axes).numpy()
     path = ((model.embed([space.parse(h["arch"]) for h in history]) - mean) @ axes).numpy() if history else None
-    which = f" (member {args.member} of {len(folders)})" if len(folders) > 1 else ""
+    which = f" (--member {args.member} of {len(folders)})" if len(folders) > 1 else ""
     title = f"{model.name}{which} on {space.name}: {len(genotypes):,} architectures, PCA of the latent means"
-    png = latent_map_png(xy, colour, path, title=title, share=share, colour_label=args.metric if colour is not None else None)
+    scores = _scores(history, objective)
+    png = latent_map_png(xy, colour, path, title=title, share=share, scores=scores,
+                         colour_label=args.metric if colour is not None else None)
     out = args.out or args.source / "latent-map.png"
     write_atomic(out, png)
     emit({"out": str(out), "architectures": len(genotypes), "explained_variance": share,
@@ -67,12 +70,26 @@ def run_latent_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sources(source: Path) -> tuple[Path, list[dict]]:
-    """The model (or portfolio) folder and, for a run folder, its evaluated architectures in query order."""
+def _scores(history: list[dict], objective: str | None):
+    """The search objective of each evaluated architecture, larger better (a cost negated); None when
+    the run's history does not carry it."""
+    import numpy as np
+
+    from archlatent.objectives import maximized
+
+    if not history or objective is None or any(objective not in h for h in history):
+        return None
+    values = np.array([float(h[objective]) for h in history])
+    return values if maximized(objective) else -values
+
+
+def _sources(source: Path) -> tuple[Path, list[dict], str | None]:
+    """The model (or portfolio) folder and, for a run folder, its evaluated architectures in query
+    order and the objective it searched on."""
     from archlatent.encoders import holds_model
 
     if holds_model(source):
-        return source, []
+        return source, [], None
     result, config = source / "result.json", source / "config.json"
     if not config.is_file():
         raise ArchLatentError(f"{source} is neither a model folder (model.json or portfolio.json) nor a run folder "
@@ -85,7 +102,8 @@ def _sources(source: Path) -> tuple[Path, list[dict]]:
     model_dir = Path(cfg["checkpoint"]) if cfg.get("checkpoint") else source / "model"
     if not holds_model(model_dir):
         raise ArchLatentError(f"run {source} used no latent model (strategy {cfg.get('strategy')})")
-    return model_dir, history
+    objectives = cfg.get("objectives") or ["valid_acc"]
+    return model_dir, history, objectives[0]
 
 
 def _colour(space, genotypes, args: argparse.Namespace):

@@ -28,6 +28,8 @@ class Progress:
         self._start = time.monotonic()
         self._n = 0
         self._post = ""
+        self._shown: tuple[int, str] | None = None  # the count and postfix of the last line printed
+        self.closed = False
 
     def update(self, n: int, **postfix: Any) -> None:
         self._n = n
@@ -41,15 +43,21 @@ class Progress:
             self._line()
 
     def _line(self) -> None:
+        self._shown = (self._n, self._post)
         of = f"/{self.total}" if self.total else ""
         post = f" ({self._post})" if self._post else ""
         print(f"{self.label}: {self._n}{of} {self.unit}{post}, {time.monotonic() - self._start:.0f} s",
               file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        """End the bar; without a terminal, print the final count unless the last line already showed it.
+        Closing twice does nothing, so a caller may close a stage's bar as soon as the stage is over."""
+        if self.closed:
+            return
+        self.closed = True
         if self._bar is not None:
             self._bar.close()
-        if self.lines and self._n:
+        if self.lines and self._n and self._shown != (self._n, self._post):
             self._line()
 
 

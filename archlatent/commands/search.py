@@ -208,7 +208,10 @@ def write_outputs(out: Path, space: Any, result: Any, config: Any) -> dict[str, 
         from archlatent.plots import pareto_png
 
         (out / "pareto.txt").write_text("".join(entry["arch"] + "\n" for entry in result.pareto["front"]))
-        write_atomic(out / "pareto.png", pareto_png(list(result.metrics.values()), result.pareto["front"], result.objectives))
+        method = config.optimizer if config.strategy == "latent" else config.strategy
+        title = f"{config.space} {config.dataset}, {method}, budget {config.budget}"
+        write_atomic(out / "pareto.png", pareto_png(list(result.metrics.values()), result.pareto["front"], result.objectives,
+                                                    title=title, exact=result.pareto.get("true_front")))
     return doc
 
 

@@ -11,7 +11,7 @@ from archlatent.strategies.base import STRATEGIES, Strategy, Told
 
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
-    """Proposes `batch` uniform samples per ask and ignores what they score."""
+    """Proposes 16 uniform samples per ask (a fixed batch, not a setting) and learns nothing from their scores."""
 
     batch = 16
 
