@@ -109,12 +109,18 @@ def test_config_mistakes_are_refused_before_any_work(changes, words):
         run_benchmark(config, [config.optimizer if config.strategy == "latent" else config.strategy], 1)
 
 
-def test_a_wrong_type_in_a_toml_plugin_table_is_one_line_and_exit_2(tmp_path, capsys):
+@pytest.mark.parametrize(("toml", "flags", "words"), [
+    ('[strategy]\nname = "rea"\npopulation = "big"\n', [], "[strategy] population = 'big' is not an integer"),
+    ('[optimizer]\nname = "nao"\ntopk = 3\n', [], "optimizer 'nao' has no setting(s) ['topk']"),
+    ("", ["--objectives", "valid_acc,params_mb"], ("optimizer 'nao' is single-objective, but objectives are "
+                                                   "['valid_acc', 'params_mb']: use optimizer nsga2")),
+])
+def test_cli_config_mistakes_are_one_line_and_exit_2(tmp_path, capsys, toml, flags, words):
     path = tmp_path / "run.toml"
-    path.write_text('space = "nb201"\n[strategy]\nname = "rea"\npopulation = "big"\n')
-    code = main(["search", "--config", str(path), "--out", str(tmp_path / "run")])
+    path.write_text('space = "nb201"\n' + toml)
+    code = main(["search", "--config", str(path), *flags, "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "population = 'big' is not an integer" in err
+    assert code == 2 and err.count("\n") == 1 and words in err
     assert not (tmp_path / "run").exists()  # refused before the folder was claimed
 
 
