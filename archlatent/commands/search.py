@@ -75,9 +75,6 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The `SearchConfig` of the typed flags over the --config file over the defaults."""
-    from archlatent.config import SearchConfig, merge
-    from archlatent.plugin_settings import check_config
-
     typed = vars(args)
     over: dict[str, Any] = {k: typed[k] for k in ("space", "dataset", "encoder", "checkpoint", "labels", "labels_file",
                                                    "budget", "seed", "allow_test_objective", "screen", "screen_keep") if k in typed}
@@ -109,11 +106,17 @@ def config_from_args(args: argparse.Namespace) -> Any:
         over["pretrain"] = pretrain
     if typed.get("threads") is not None:  # --threads (the CLI's global flag) is the run's
         over["threads"] = typed["threads"]
-    if "config" in typed:
-        config = SearchConfig.from_toml(typed["config"], **over)
-    else:
-        config = SearchConfig.from_dict(merge({}, over), source="flags")
-    check_config(config)  # every plugin setting, before a folder is claimed or a model pretrained
+    return _checked(typed.get("config"), over)
+
+
+def _checked(path: Path | None, over: dict[str, Any]) -> Any:
+    """The config of the --config file `path` (if any) under the flags `over`, every plugin setting checked
+    (before a folder is claimed or a model pretrained)."""
+    from archlatent.config import SearchConfig, merge
+    from archlatent.plugin_settings import check_config
+
+    config = SearchConfig.from_toml(path, **over) if path is not None else SearchConfig.from_dict(merge({}, over), source="flags")
+    check_config(config)
     return config
 
 
