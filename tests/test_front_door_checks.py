@@ -166,3 +166,21 @@ def test_pretrain_watch_names_weak_members_only():
     strong = PretrainWatch(None)
     strong({"epoch": 1, "heldout_exact": 0.995})
     assert strong.note("gin") is None
+
+
+def test_the_cli_threads_flag_reaches_search_and_pretrain(nb201_csv, tmp_path, monkeypatch, caller_threads):
+    """`--threads 2` is the run's setting inside the front door (not its default of 1)."""
+    from archlatent.encoders import train
+    from archlatent.evaluators.tabular import TabularEvaluator
+
+    seen: list[int] = []
+    evaluate, fit = TabularEvaluator.evaluate, train.fit
+    monkeypatch.setattr(TabularEvaluator, "evaluate", lambda self, g: seen.append(torch.get_num_threads()) or evaluate(self, g))
+    monkeypatch.setattr(train, "fit", lambda *a, **k: seen.append(torch.get_num_threads()) or fit(*a, **k))
+    assert main(["--threads", "2", "search", "--space", "nb201", "--bench", str(nb201_csv), "--strategy", "random",
+                 "--budget", "5", "--out", str(tmp_path / "run")]) == 0
+    assert seen and set(seen) == {2}
+    seen.clear()
+    assert main(["--threads", "2", "pretrain", "--space", "nb201", "--encoder", "gin", "--epochs", "1", "--samples", "200",
+                 "--out", str(tmp_path / "model")]) == 0
+    assert seen == [2]
