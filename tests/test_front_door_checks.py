@@ -57,8 +57,8 @@ def test_threads_zero_keeps_the_callers_setting(nb201_csv, caller_threads):
 def test_the_outermost_front_door_call_decides(nb201_csv, caller_threads):
     """run_search pretrains its model through `pretrain`, whose own default (1) must not win."""
     seen: list[int] = []
-    config = SearchConfig(space="nb201", budget=6, threads=2, screen="none", evaluator_kwargs={"bench": str(nb201_csv)},
-                          pretrain={"epochs": 1, "samples": 300, "members": 1})
+    config = SearchConfig(space="nb201", budget=6, threads=2, screen="none", encoder="gin",
+                          evaluator_kwargs={"bench": str(nb201_csv)}, pretrain={"epochs": 1, "samples": 300})
     run_search(config, pretrain_progress=lambda record: seen.append(torch.get_num_threads()))
     assert seen and set(seen) == {2} and torch.get_num_threads() == caller_threads
 
