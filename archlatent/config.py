@@ -57,7 +57,8 @@ class SearchConfig:
     the best ``screen_keep`` share of them is evaluated (`archlatent.screen`); ``auto`` (the default)
     screens with the objective's shortest-training column when the evaluator has one (NAS-Bench-201),
     ``none`` never. ``out`` is the
-    run folder (journal, pretrained model); ``threads`` the torch intra-op threads (the CLI applies it).
+    run folder (journal, pretrained model); ``threads`` the torch intra-op threads the run uses (1 by
+    default, 0 for torch's own setting; set for the call and restored afterwards: `archlatent.threads`).
     """
 
     space: str
@@ -83,7 +84,7 @@ class SearchConfig:
     allow_test_objective: bool = False
     report: str = "test_acc"
     out: str | None = None
-    threads: int | None = None
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         _check(self)
@@ -189,7 +190,7 @@ def _check(config: SearchConfig) -> None:
         if not isinstance(value, types):
             want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ConfigError(f"`{name}` must be a {want}, got {value!r:.200}")
-    for name, low in (("budget", 1), ("seed", 0), ("labels", 0), ("threads", 1)):
+    for name, low in (("budget", 1), ("seed", 0), ("labels", 0), ("threads", 0)):
         value = getattr(config, name)
         if value is None and name == "threads":
             continue

@@ -28,12 +28,15 @@ from archlatent.journal import Journal
 from archlatent.labels import read_labels
 from archlatent.objectives import check_objectives, is_test_metric
 from archlatent.optimizers import OPTIMIZERS
+from archlatent.plugin_settings import check_config
+from archlatent.run_notes import PretrainWatch, report_note, screen_off_note
 from archlatent.screen import Screen
 from archlatent.search import SearchResult, search
 from archlatent.spaces import get_space
 from archlatent.spaces.base import SearchSpace
 from archlatent.spaces.pool import PoolSpace
 from archlatent.strategies import STRATEGIES, Strategy
+from archlatent.threads import scoped_threads
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Parts:
     screened_settings: dict[str, Any] = field(default_factory=dict)  # optimizer defaults the screen filled in
 
 
+@scoped_threads
 def build(
     config: SearchConfig,
     *,
@@ -68,8 +72,10 @@ def build(
 
     `model`, `labelled` and `evaluator` reuse parts built before (the benchmark harness shares one
     table and one pretrained model across its runs). A tabular evaluator whose table does not cover
-    the space restricts the search to the table's cells (pool mode, said in `Parts.notes`).
+    the space restricts the search to the table's cells (pool mode, said in `Parts.notes`). Every
+    plugin setting is checked before any work (`archlatent.plugin_settings`).
     """
+    check_config(config)
     base = get_space(config.space)
     if evaluator is None:
         evaluator = EVALUATORS.create(
@@ -77,6 +83,7 @@ def build(
         )
     objectives = check_objectives(config.objectives, evaluator.metrics, allow_test=config.allow_test_objective)
     parts = Parts(config, base, evaluator, strategy=None)  # type: ignore[arg-type]
+    parts.notes += filter(None, [report_note(config.report, evaluator)])
     if config.screen == "auto":
         short = evaluator.fidelities(objectives[0]) if len(objectives) == 1 else ()
         config = parts.config = config.replace(screen=short[0] if short else "none")  # record what it chose
@@ -84,6 +91,8 @@ def build(
             parts.notes.append(f"screen: each ask's new architectures are answered by {short[0]} first and only the "
                                f"best {config.screen_keep:.0%} evaluated (cheap answers counted apart; --screen none "
                                "turns it off)")
+        elif len(objectives) == 1:
+            parts.notes += filter(None, [screen_off_note(evaluator, objectives[0])])
     if config.screen != "none":
         if is_test_metric(config.screen) and not config.allow_test_objective:
             raise ArchLatentError(f"screen {config.screen!r} is a test-set metric; screen on a validation metric")
@@ -98,7 +107,9 @@ def build(
     kwargs: dict[str, Any] = dict(config.strategy_kwargs)
     if cls.needs_model:
         if model is None:
-            model, labelled = _model(config, base, evaluator, pretrain_progress)
+            watch = PretrainWatch(pretrain_progress)
+            model, labelled = _model(config, base, evaluator, watch)
+            parts.notes += filter(None, [watch.note(config.encoder)])
         if config.checkpoint is not None and getattr(model, "name", config.encoder) != config.encoder:
             config = parts.config = config.replace(encoder=model.name)  # record what the checkpoint holds
         kwargs.update(model=model, optimizer=config.optimizer, optimizer_kwargs=_optimizer_settings(parts))
@@ -121,6 +132,7 @@ def _optimizer_settings(parts: Parts) -> dict[str, Any]:
     return {**extra, **given}
 
 
+@scoped_threads
 def run_search(
     config: SearchConfig,
     *,
@@ -132,7 +144,8 @@ def run_search(
     """Build and run `config`; journaled (and resumable) in ``config.out`` when it is set.
 
     The result carries the evaluator's provenance, the notes of `build` and, for several
-    objectives, the Pareto front of everything evaluated (`SearchResult.pareto`).
+    objectives, the Pareto front of everything evaluated (`SearchResult.pareto`). Torch runs on
+    ``config.threads`` intra-op threads during the call (`archlatent.threads`).
     """
     parts = parts or build(config, pretrain_progress=pretrain_progress)
     journal = None

@@ -26,6 +26,7 @@ from archlatent.objectives import signed
 from archlatent.screen import Screen
 from archlatent.spaces.base import SearchSpace
 from archlatent.strategies.base import Strategy, Told
+from archlatent.threads import scoped_threads
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class SearchError(ArchLatentError):
     """The search could not go on (bad budget, a failing evaluator); the journal keeps what was done."""
 
 
+@scoped_threads
 def search(
     space: SearchSpace,
     strategy: Strategy,
@@ -93,6 +95,7 @@ def search(
     executor: Executor | None = None,
     stop: Callable[[SearchResult], bool] | None = None,
     screen: Screen | None = None,
+    threads: int | None = 1,
 ) -> SearchResult:
     """Run `strategy` until `budget` distinct architectures are evaluated.
 
@@ -105,7 +108,8 @@ def search(
     architecture in `patience` consecutive asks, or once `stop(result)` holds (say, the target
     architecture was found). `progress` is called after every ask. `executor` evaluates each ask's
     new architectures (default: here, in order; `archlatent.executors`). `screen` answers each
-    ask's new architectures cheaply first and sends only its best share on to `evaluator`.
+    ask's new architectures cheaply first and sends only its best share on to `evaluator`. Torch
+    runs on `threads` intra-op threads during the call (0: torch's own; `archlatent.threads`).
     """
     labelled = dict(labelled or {})
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= len(labelled):

@@ -86,7 +86,7 @@ def best_of(fn, repeat: int = 5) -> float:
 def nb201_run(name: str, cfg: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
     space = get_space("nb201")
     wall, cpu = time.perf_counter(), time.process_time()
-    model, metrics, curves = pretrain(space, name, seed=seed, **cfg)
+    model, metrics, curves = pretrain(space, name, seed=seed, threads=0, **cfg)  # threads: as --threads set them
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     first = next((c for c in curves if c["heldout_exact"] >= TARGET), None)
     out = {
@@ -201,7 +201,7 @@ def tau_run(name: str, cfg: dict[str, Any], table: dict[str, float], seed: int) 
     space = get_space("nb201")
     cells = [space.parse(a) for a in table]
     labels = {g: table[a] for g, a in zip(cells, table)}
-    model, metrics, _ = pretrain(space, name, labels=labels, label_budget=100, seed=seed, **cfg)
+    model, metrics, _ = pretrain(space, name, labels=labels, label_budget=100, seed=seed, threads=0, **cfg)
     # per cell: every cell whose key was not among the 100 labelled ones
     used = set(make_dataset(space, samples=None, seed=seed, labels=labels, label_budget=100).train_labels)
     rest = [g for g in cells if g.key() not in used]
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if space_name not in datasets:  # the same architectures for every encoder
                     datasets[space_name] = make_dataset(get_space(space_name), samples=cfg["samples"], seed=args.seed)
                 data_s = time.perf_counter() - wall
-                _, metrics, curves = pretrain(space_name, name, seed=args.seed, data=datasets[space_name], **cfg)
+                _, metrics, curves = pretrain(space_name, name, seed=args.seed, data=datasets[space_name], threads=0, **cfg)
                 entry[space_name] = {
                     "config": cfg,
                     "pretrain_wall_s": round(time.perf_counter() - wall, 1),

@@ -60,7 +60,7 @@ def measure(checkpoint: str, optimizer: str, proposals: int, seed: int, box: boo
         member = strategy.members[0]  # one model: one member
         member.loc, member.scale = torch.zeros_like(member.loc), torch.ones_like(member.scale)
     result = search(space, strategy, LinearScore(space, seed), budget=10**6, stop=lambda r: r.proposals >= proposals,
-                    patience=10**6)
+                    patience=10**6, threads=0)  # threads: as --threads set them
     return {"proposals": result.proposals, "valid": result.valid_share,
             "valid_new": result.queries / result.proposals if result.proposals else 0.0}
 

@@ -38,9 +38,9 @@ def workload(name: str, threads: int) -> float:
     settings = preset("nb201", "gin", epochs=2)
     if name == "pretrain":
         start = time.perf_counter()
-        pretrain(space, "gin", seed=0, **settings)
+        pretrain(space, "gin", seed=0, threads=threads, **settings)
         return time.perf_counter() - start
-    model = pretrain(space, "gin", seed=0, **settings).model
+    model = pretrain(space, "gin", seed=0, threads=threads, **settings).model
     if name == "embed":
         genotypes = list(space.enumerate())
         batch = model.to_batch(genotypes)
@@ -60,7 +60,7 @@ def workload(name: str, threads: int) -> float:
             # neighbours 0, rank off: the search measured here (0.2.0's)
             strategy = STRATEGIES.create("latent", space, model=model, optimizer="nao", neighbours=0, rank=False,
                                          seed=seed)
-            search(space, strategy, TabularEvaluator(table, "cifar10"), 100)
+            search(space, strategy, TabularEvaluator(table, "cifar10"), 100, threads=threads)
         return time.perf_counter() - start
     from archlatent.oneshot.data import load_dataset
     from archlatent.oneshot.nets import build_supernet

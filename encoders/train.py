@@ -26,6 +26,7 @@ from archlatent.encoders.layers import resolve_space
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.spaces import SearchSpace
+from archlatent.threads import scoped_threads
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,7 @@ def evaluate(
     return metrics
 
 
+@scoped_threads
 def pretrain(
     space: SearchSpace | str,
     encoder_name: str = "gin",
@@ -243,6 +245,7 @@ def pretrain(
     progress: Progress | None = None,
     stop_at: float | None = None,
     data: Dataset | None = None,
+    threads: int | None = 1,
     **hparams: Any,
 ) -> PretrainResult:
     """Pretrain encoder `encoder_name` on `space`; returns (model, metrics, curves).
@@ -254,6 +257,7 @@ def pretrain(
     encoder (latent_dim, hidden, layers, beta, ...). `progress` gets each epoch's record; `stop_at`
     ends training once the held-out reconstruction reaches it (see `fit`). `data`: a `make_dataset`
     result to train on instead (then samples, labels, label_budget and holdout are not used).
+    `threads`: torch's intra-op threads during the call (0: torch's own; `archlatent.threads`).
     Metrics (JSON-able): recon_exact, recon_valid, valid_prior, unique_prior, kendall_tau (with labels),
     train_seconds (training loop), data_seconds, eval_seconds, samples, train_size, heldout_size,
     label_queries, labelled (text forms of the label-trained architectures: a search that uses this

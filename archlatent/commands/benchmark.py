@@ -46,9 +46,11 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     with locked(out):
         if args.resume and (out / "config.json").is_file():
-            stored = {k: v for k, v in json.loads((out / "config.json").read_text()).items() if k not in ("methods", "seeds")}
-            if stored != config.to_dict():
-                changed = sorted(k for k in set(stored) | set(config.to_dict()) if stored.get(k) != config.to_dict().get(k))
+            free = ("methods", "seeds", "threads")  # threads change how fast, not what is measured
+            stored = {k: v for k, v in json.loads((out / "config.json").read_text()).items() if k not in free}
+            now = {k: v for k, v in config.to_dict().items() if k not in free}
+            if stored != now:
+                changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
                 raise ArchLatentError(f"{out} was benchmarked with other settings ({', '.join(changed)} differ); "
                                       "--resume needs the same flags, or use --force")
         done = _done(out / "runs.jsonl", config) if args.resume else {}

@@ -80,7 +80,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             update, bar = epochs(label, config.get("epochs"), args.verbose)
             try:
                 model, metrics, curves = pretrain(space, args.encoder, labels=labels, label_budget=budget, seed=seed,
-                                                  device=device, progress=update, **config)
+                                                  device=device, progress=update, threads=args.threads, **config)
             finally:
                 bar.close()
             save(model, folder, metrics=metrics, table_sha256=sha)

@@ -75,8 +75,6 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The `SearchConfig` of the typed flags over the --config file over the defaults."""
-    from archlatent.config import SearchConfig, merge
-
     typed = vars(args)
     over: dict[str, Any] = {k: typed[k] for k in ("space", "dataset", "encoder", "checkpoint", "labels", "labels_file",
                                                    "budget", "seed", "allow_test_objective", "screen", "screen_keep") if k in typed}
@@ -106,9 +104,20 @@ def config_from_args(args: argparse.Namespace) -> Any:
     pretrain = {k: typed[k] for k in ("samples", "epochs", "members") if k in typed}
     if pretrain:
         over["pretrain"] = pretrain
-    if "config" in typed:
-        return SearchConfig.from_toml(typed["config"], **over)
-    return SearchConfig.from_dict(merge({}, over), source="flags")
+    if typed.get("threads") is not None:  # --threads (the CLI's global flag) is the run's
+        over["threads"] = typed["threads"]
+    return _checked(typed.get("config"), over)
+
+
+def _checked(path: Path | None, over: dict[str, Any]) -> Any:
+    """The config of the --config file `path` (if any) under the flags `over`, every plugin setting checked
+    (before a folder is claimed or a model pretrained)."""
+    from archlatent.config import SearchConfig, merge
+    from archlatent.plugin_settings import check_config
+
+    config = SearchConfig.from_toml(path, **over) if path is not None else SearchConfig.from_dict(merge({}, over), source="flags")
+    check_config(config)
+    return config
 
 
 def _setup_search(p: argparse.ArgumentParser) -> None:
@@ -188,6 +197,8 @@ def _resumed(args: argparse.Namespace) -> Any:
     config = SearchConfig.from_dict(data, source=f"{path}")
     if "budget" in vars(args):
         config = config.replace(budget=args.budget)
+    if getattr(args, "threads", None) is not None:
+        config = config.replace(threads=args.threads)
     executor = config_from_args(argparse.Namespace(space=config.space, **{
         k: v for k, v in vars(args).items() if k in ("executor", "address", "workers", "cpus_per_eval", "gpus_per_eval")}))
     if executor.executor != "local" or executor.executor_kwargs:  # an executor may change on resume

@@ -169,7 +169,12 @@ def find_table(space: str, bench: str | os.PathLike[str] | None = None, env: dic
 
 
 def load_table(space: str, bench: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> BenchmarkTable:
-    """Find and load the benchmark table of `space` (see `find_table`)."""
+    """Find and load the benchmark table of `space` (see `find_table`); a `bench` file of your own
+    measurements (``arch`` + ``<dataset>_<metric>`` columns, any space) is read by `tables.user`."""
+    from archlatent.evaluators.tables.user import is_user_table, load_user_table
+
+    if bench is not None and (space not in TABLES or is_user_table(Path(bench))):
+        return load_user_table(space, Path(bench))
     path = find_table(space, bench, env)
     return TABLES.get(space)().load(path)
 
