@@ -88,6 +88,23 @@ def check_ops(ops: Ops) -> None:
         raise InvalidArchitecture("the all-skip nbgraph cell is not in the space (it computes nothing)")
 
 
+def check_raw(links: Sequence[object], ops: Sequence[object]) -> None:
+    """InvalidArchitecture, naming the problem, unless ``(links, ops)`` is one of the 157,440 raw cells."""
+    if len(links) != NODES or any(type(j) is not int for j in links):
+        raise InvalidArchitecture(f"nbgraph 'links' must be a list of {NODES} integers, got {quote(list(links))}")
+    if len(ops) != NODES or any(not isinstance(op, str) for op in ops):
+        raise InvalidArchitecture(f"nbgraph 'ops' must be a list of {NODES} strings, got {quote(list(ops))}")
+    for i, j in enumerate(links):
+        if not 0 <= j <= i:  # type: ignore[operator]
+            raise InvalidArchitecture(
+                f"nbgraph node {i + 1} reads {quote(j, 40)}: it must read the input (0) or an earlier node 1..{i}"
+            )
+    for op in ops:
+        if op not in OPS:
+            raise InvalidArchitecture(f"unknown nbgraph op {quote(op)}; known: {', '.join(OPS)}")
+    check_ops(tuple(ops))  # type: ignore[arg-type]
+
+
 #: A tree of the class form: (op index, the sorted tuple of its children's trees).
 Tree = tuple[int, tuple]
 _SKIP_LEAF: Tree = (OPS.index(SKIP), ())
@@ -189,12 +206,11 @@ class NBGraphSpace(SearchSpace):
     # -- construction ------------------------------------------------------------------------
     def from_links(self, links: Sequence[int], ops: Sequence[str]) -> Genotype:
         """The genotype (canonical cell of the class) of the raw cell ``Arch(links, ops)``."""
+        check_raw(links, ops)
         raw = (tuple(links), tuple(ops))
-        if len(raw[0]) != NODES or len(raw[1]) != NODES:
-            raise InvalidArchitecture(f"nbgraph cells have {NODES} links and {NODES} ops, got {quote(raw, 120)}")
         genotype = self._made.get(raw)
         if genotype is None:
-            genotype = self._made[raw] = Genotype(self.name, (encode(*canonical(*decode(encode(*raw)))),))
+            genotype = self._made[raw] = Genotype(self.name, (encode(*canonical(*raw)),))
         return genotype
 
     def links_ops(self, genotype: Genotype) -> tuple[Links, Ops]:
@@ -238,19 +254,8 @@ class NBGraphSpace(SearchSpace):
         if not isinstance(data, dict) or set(data) != {"links", "ops"}:
             raise InvalidArchitecture(f"nbgraph text must be a JSON object with exactly the keys 'links' and 'ops': {quote(text)}")
         links, ops = data["links"], data["ops"]
-        if not isinstance(links, list) or len(links) != NODES or any(type(j) is not int for j in links):
-            raise InvalidArchitecture(f"nbgraph 'links' must be a list of {NODES} integers, got {quote(links)}")
-        if not isinstance(ops, list) or len(ops) != NODES or any(not isinstance(op, str) for op in ops):
-            raise InvalidArchitecture(f"nbgraph 'ops' must be a list of {NODES} strings, got {quote(ops)}")
-        for i, j in enumerate(links):
-            if not 0 <= j <= i:
-                raise InvalidArchitecture(
-                    f"nbgraph node {i + 1} reads {quote(j, 40)}: it must read the input (0) or an earlier node 1..{i}"
-                )
-        for op in ops:
-            if op not in OPS:
-                raise InvalidArchitecture(f"unknown nbgraph op {quote(op)}; known: {', '.join(OPS)}")
-        check_ops(tuple(ops))
+        if not isinstance(links, list) or not isinstance(ops, list):
+            raise InvalidArchitecture(f"nbgraph 'links' and 'ops' must be lists, got {quote(data)}")
         return self.from_links(links, ops)
 
     def format(self, genotype: Genotype) -> str:
