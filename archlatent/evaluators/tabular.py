@@ -93,7 +93,7 @@ class TabularEvaluator(Evaluator):
         for genotype in genotypes:
             if not self.held[self.table.row_ids(genotype)].all():
                 text = get_space(self.space_name).format(genotype)
-                raise DataError(f"{text} is not in {self.table.path.name} for {self.dataset}{self.table.note}")
+                raise DataError(f"{text} has no {self.dataset} entry in {self.table.path}{self.table.note}")
         out = []
         for genotype in genotypes:
             metrics = self._row_metrics(self.table.row_ids(genotype))
