@@ -43,6 +43,7 @@ MALFORMED: dict[str, list[tuple[str, str]]] = {
         ('{"links": [0, 0, 1], "ops": ["gcn", "gat", "skip", "fc"]}', "list of 4 integers"),
         ('{"links": [0, 0, 1, 2], "ops": ["skip", "skip", "skip", "skip"]}', "all-skip"),
         ('{"links": [0, 0, 1, 2], "ops": ["gcn", "gat", "skip", "fc"], "x": 1}', "exactly the keys"),
+        ('{"links": [0, 0, 1, 2], "ops": ["gcn", "gat", "skip", "fc"], "links": [0, 0, 0, 0]}', "'links'\\] twice"),
     ],
     "darts": [
         (("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=[2, 3, 4, 5], "

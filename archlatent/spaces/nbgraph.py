@@ -178,6 +178,15 @@ def _forests(size: int, below_op: bool) -> tuple[tuple[Tree, ...], ...]:
     return tuple(out)
 
 
+def _no_repeats(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object's dict; a key given twice is refused (the text would say two things)."""
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise InvalidArchitecture(f"nbgraph text gives {quote(twice)} twice")
+    return dict(pairs)
+
+
 @cache
 def classes() -> tuple[tuple[Links, Ops], ...]:
     """The canonical cell of every class, sorted: 26,206 (built from the class forms, not the raw cells)."""
@@ -246,7 +255,7 @@ class NBGraphSpace(SearchSpace):
     def parse_text(self, text: str) -> Genotype:
         """Read ``{"links": [0, 0, 1, 2], "ops": ["gcn", "gat", "skip", "fc"]}`` (any key order, whitespace)."""
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_no_repeats)
         except RecursionError:
             raise InvalidArchitecture(f"nbgraph text is nested too deeply to be a cell: {quote(text)}") from None
         except ValueError as err:  # JSONDecodeError, or an integer too long to convert
