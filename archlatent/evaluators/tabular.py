@@ -46,6 +46,9 @@ class TabularEvaluator(Evaluator):
         self.table = table
         self.dataset = dataset
         self.columns = table.metrics(dataset)
+        #: Rows this dataset answers: a table whose datasets hold different cells (NAS-Bench-Graph's
+        #: proteins, its five ops only) has NaN on the rest.
+        self.held = np.all([np.isfinite(col) for col in self.columns.values()], axis=0)
         self.mode = mode
         self.space_name = table.space
         self.pool_mode = pool
@@ -58,9 +61,9 @@ class TabularEvaluator(Evaluator):
     def pool(self) -> list[Genotype] | None:
         """The table's genotypes when a search must stay inside them (see ``pool``), else None."""
         size = get_space(self.space_name).size()
-        covers = size is not None and len(self.table.rows) >= size
+        covers = size is not None and len(self.table.rows) >= size and bool(self.held.all())
         on = self.pool_mode == "on" or (self.pool_mode == "auto" and not covers)
-        return list(self.table.genotypes) if on else None
+        return [g for g, held in zip(self.table.genotypes, self.held) if held] if on else None
 
     @classmethod
     def from_config(
@@ -87,6 +90,10 @@ class TabularEvaluator(Evaluator):
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
         self.check(genotypes)  # refuse the whole batch before any work
+        for genotype in genotypes:
+            if not self.held[self.table.row_ids(genotype)].all():
+                text = get_space(self.space_name).format(genotype)
+                raise DataError(f"{text} has no {self.dataset} entry in {self.table.path}{self.table.note}")
         out = []
         for genotype in genotypes:
             metrics = self._row_metrics(self.table.row_ids(genotype))
@@ -132,13 +139,14 @@ class TabularEvaluator(Evaluator):
         """The table's best (largest) `metric` on this dataset and its value: the oracle (free)."""
         if metric not in self.columns:
             raise DataError(f"{self.table.path.name} has no {metric!r} for {self.dataset}; it has {sorted(self.columns)}")
-        row = int(np.argmax(self.columns[metric]))
+        row = int(np.argmax(np.where(self.held, self.columns[metric], -np.inf)))
         return self.table.genotypes[row], float(self.columns[metric][row])
 
     def all_metrics(self) -> list[dict[str, float]]:
         """Every row's metrics (for true Pareto fronts); free, not charged."""
         names = list(self.columns)
-        return [dict(zip(names, map(float, row))) for row in zip(*self.columns.values())]
+        rows = zip(*(col[self.held] for col in self.columns.values()))
+        return [dict(zip(names, map(float, row))) for row in rows]
 
     @property
     def provenance(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from archlatent.spaces import (
     darts,  # noqa: F401  (registers)
     nb101,  # noqa: F401  (registers)
     nb201,  # noqa: F401  (registers)
+    nbgraph,  # noqa: F401  (registers)
 )
 from archlatent.spaces.base import SPACES, SearchSpace
 
