@@ -51,7 +51,7 @@ def test_npy_and_csv_hold_each_architecture_its_key_and_latent_mean(checkpoint, 
     assert np.array_equal(np.array([[float(v) for v in r[2:]] for r in rows[1:]], dtype=np.float32), expected)
     assert main(["embed", "--checkpoint", str(checkpoint), str(archs), "--out", str(tmp_path / "z.txt"),
                  "--format", "csv"]) == 0
-    assert list(csv.reader(open(tmp_path / "z.txt"))) == rows
+    assert list(csv.reader(io.StringIO((tmp_path / "z.txt").read_text()))) == rows
 
 
 def test_bad_lines_are_refused_together_before_the_model_is_read(checkpoint, tmp_path, capsys):
