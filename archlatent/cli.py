@@ -31,6 +31,7 @@ INDEX: dict[str, tuple[str, str]] = {
     "export": ("search", "print a finished run's genotypes (best or Pareto front) as text or JSON"),
     "benchmark": ("benchmark", "the benchmark protocol over seeds; writes summary.json, table.md, regret.png"),
     "latent-map": ("latent_map", "2-D map of a model's latent space, coloured by accuracy, with a search's path"),
+    "embed": ("embed", "latent means of the architectures in a file, with their keys (.npy or CSV)"),
     "supernet": ("supernet", "train a weight-sharing supernet (uniform or DDAS sampling) or evaluate paths of one"),
     "train-final": ("supernet", "train an architecture from scratch with its space's recipe (checkpoint + resume)"),
     "dnas": ("nas", "differentiable NAS (first-order DARTS) on a mixed-op supernet, optionally a restricted space"),
@@ -42,7 +43,7 @@ Setup = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[str, Setup, Run]] = {}
 #: Commands whose work is torch's small-model kind: they get `--threads` (default 1, see BENCHMARKS.md).
-TORCH_COMMANDS = ("pretrain", "search", "benchmark", "latent-map", "supernet", "train-final", "dnas", "radars", "ddas")
+TORCH_COMMANDS = ("pretrain", "search", "benchmark", "latent-map", "embed", "supernet", "train-final", "dnas", "radars", "ddas")
 
 
 def command(name: str, help: str, setup: Setup) -> Callable[[Run], Run]:

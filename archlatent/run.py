@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import archlatent.evaluators.supernet
-import archlatent.evaluators.tabular  # noqa: F401
+import archlatent.evaluators.tabular
+import archlatent.evaluators.zerocost  # noqa: F401
 from archlatent.config import SearchConfig
 from archlatent.errors import ArchLatentError, CheckpointError
 from archlatent.evaluators.base import EVALUATORS, Evaluator

@@ -10,7 +10,12 @@ held-out ones; every feature set sees the same random splits. Feature sets:
   the representative. DARTS's representative sorts each node's two (op, input) pairs and orders
   interchangeable nodes, and the edge indicators ignore the order of a node's pairs anyway;
 - DARTS only, ``slot one-hot``: per cell and (op, input) slot, a one-hot op and a one-hot input, on
-  the genotype as sampled (``raw``) and on its representative (pairs sorted, nodes ordered).
+  the genotype as sampled (``raw``) and on its representative (pairs sorted, nodes ordered);
+- NB201 only, free one-number baselines: ``params alone`` and ``flops alone`` (the table's
+  ``params_mb`` / ``flops_m``, which the `zerocost` evaluator reproduces exactly) and, given
+  ``--synflow FILE`` (the ``--out`` JSON of ``benchmarks/zerocost.py --proxy synflow --archs 0``),
+  ``synflow alone`` (log(1 + synflow) of the representative's row). A ridge fit of one feature is a
+  monotone map, so these taus are those of the number itself (or of its negative).
 
 Parts. ``nb201``: one representative per distinct key (8,765), cifar10 ``valid_acc`` of the table;
 train on ``--train-sizes`` random architectures, test on all the others, ``--repeats`` splits.
@@ -98,9 +103,27 @@ def nb201(args: argparse.Namespace) -> dict[str, Any]:
     space, table = get_space("nb201"), load_table("nb201")
     reps = list({g.key(): space.representative(g) for g in space.enumerate()}.values())
     y = np.array([table.columns["cifar10"]["valid_acc"][table.row_ids(g)[0]] for g in reps])
-    features = {"one-hot": space.features(reps)} | latent_features(args.checkpoints, reps)
+    rows = [table.row_ids(g)[0] for g in reps]
+    columns = table.columns["cifar10"]
+    features = {"one-hot": space.features(reps), "params alone": columns["params_mb"][rows, None],
+                "flops alone": columns["flops_m"][rows, None]} | latent_features(args.checkpoints, reps)
+    if args.synflow:
+        features["synflow alone"] = synflow_feature(args.synflow, rows)
     results = {str(n): score(features, y, n, args.repeats) for n in args.train_sizes}
     return {"part": "nb201", "architectures": len(reps), "target": "cifar10 valid_acc", "results": results}
+
+
+def synflow_feature(path: str, rows: list[int]) -> np.ndarray:
+    """log(1 + synflow) of the table `rows`, from a ``benchmarks/zerocost.py --out`` JSON. Shapes: [rows, 1]."""
+    with open(path) as f:
+        doc = json.load(f)
+    if doc["args"].get("proxy") != "synflow":
+        raise SystemExit(f"{path} holds proxy {doc['args'].get('proxy')!r}, not synflow")
+    by_row = dict(zip(doc["rows"], doc["scores"]))
+    missing = [r for r in rows if r not in by_row]
+    if missing:
+        raise SystemExit(f"{path} lacks {len(missing)} of the rows (run benchmarks/zerocost.py with --archs 0)")
+    return np.log1p(np.array([by_row[r] for r in rows], dtype=np.float64))[:, None]
 
 
 def fashion16(cfg: dict[str, Any]) -> ImageData:
@@ -175,6 +198,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="random splits")
     parser.add_argument("--archs", type=int, default=400, help="darts: random genotypes (distinct keys)")
     parser.add_argument("--steps", type=int, default=SUPERNET["steps"], help="darts: supernet training steps")
+    parser.add_argument("--synflow", help="nb201: benchmarks/zerocost.py --out JSON of all cells (synflow alone)")
     parser.add_argument("--accuracies", help="darts: reuse the archs and supernet accuracies of this JSON")
     parser.add_argument("--seed", type=int, default=0, help="darts: genotype sampling seed")
     parser.add_argument("--threads", type=int, default=1)

@@ -185,6 +185,8 @@ BUILDERS = {
     "supernet": _supernet,
     "train-final": lambda tmp_path, table: EVALUATORS.create(
         "train-final", SPACE, dataset="synthetic", epochs=1, batch_size=10, network={"C": 4, "N": 1}, synthetic_n=60),
+    "zerocost": lambda tmp_path, table: EVALUATORS.create("zerocost", SPACE, dataset="cifar10", batch_size=8,
+                                                          network={"C": 4, "N": 1}),
 }
 
 
