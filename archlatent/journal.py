@@ -30,8 +30,8 @@ FORMAT = "2"
 _TABLES = {"meta", "evals"}
 _CREATE = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE evals (seq INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, arch TEXT NOT NULL, metrics TEXT NOT NULL,"
-    " checksum TEXT)",
+    ("CREATE TABLE evals (seq INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, arch TEXT NOT NULL, "
+     "metrics TEXT NOT NULL, checksum TEXT)"),
 )
 
 
