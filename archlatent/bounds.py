@@ -23,14 +23,13 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "neighbours": (0, 1_000),
     "threads": (0, 1_024),
     "workers": (1, 4_096),
-    "patience": (1, 1_000_000),
     # a benchmark: seeds per method, and methods x seeds x budget (its trajectories are held in memory)
     "seeds": (1, 10_000),
     "benchmark_cells": (1, 10_000_000),
     # `archlatent sample -n`
     "n": (0, 10_000_000),
     # pretraining
-    "samples": (1, 10_000_000),
+    "samples": (1, 1_000_000),  # presets draw 20k-300k; distinct cells are what the data set holds
     "epochs": (1, 100_000),
     "batch_size": (1, 65_536),
     "members": (1, 64),
@@ -57,8 +56,10 @@ class BoundError(ArchLatentError, ValueError):
 def check(name: str, value: Any, where: str = "") -> int:
     """`value` as an int, or BoundError naming `where` / `name` and the allowed range."""
     low, high = BOUNDS[name]
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BoundError(f"{where or name} must be an integer in {low}..{high:,}, got {_shown(value)}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise BoundError(f"{where or name} must be an integer >= {low}, got {_shown(value)}")
+    if value > high:
+        raise BoundError(f"{where or name} must be an integer <= {high:,} (far beyond any useful run), got {_shown(value)}")
     return value
 
 

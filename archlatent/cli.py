@@ -112,6 +112,10 @@ def set_threads(threads: int | None) -> None:
     """torch's intra-op threads: `threads`, 1 by default (small models on a busy machine), 0 = torch's own."""
     if threads is not None and threads < 0:
         raise ArchLatentError(f"--threads must be >= 0, got {threads}")
+    if threads is not None:
+        from archlatent.bounds import check
+
+        check("threads", threads, "--threads")
     import torch
 
     if threads != 0:
