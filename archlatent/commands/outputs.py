@@ -1,7 +1,9 @@
 """One rule for every command's output folder: refuse one that holds results, unless --force or --resume.
 
 `claim` applies the rule; `locked` holds an exclusive lock on the folder while a run writes in it, so
-two processes (two ``--resume`` of one run, say) never write one folder at once.
+two processes (two ``--resume`` of one run, say) never write one folder at once. `RUN_HOLDS` names
+what in a search folder is worth keeping; `read_result` reads a finished run's result.json for
+``export``, refusing any damage in one line.
 """
 
 from __future__ import annotations

@@ -178,12 +178,9 @@ def _search(args: argparse.Namespace, out: Path, config: Any) -> int:
 
 
 def _resume_folder(run: Path) -> Path:
-    """`run`, when it is a folder a search started in; else one line saying what to do."""
+    """`run`, when it is a folder; else one line (locking would create it)."""
     if not run.is_dir():
         raise ArchLatentError(f"cannot resume {run}: no such run folder")
-    if not (run / "config.json").exists():
-        raise ArchLatentError(f"cannot resume {run}: it holds no config.json (the run was stopped before it wrote "
-                              f"anything to continue); start it again in place with --out {run}")
     return run
 
 
@@ -192,6 +189,9 @@ def _resumed(args: argparse.Namespace) -> Any:
     from archlatent.config import SearchConfig
 
     path = args.resume / "config.json"
+    if not path.exists():
+        raise ArchLatentError(f"cannot resume {args.resume}: it holds no config.json (the run was stopped before it "
+                              f"wrote anything to continue); start it again in place with --out {args.resume}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
