@@ -103,7 +103,7 @@ def test_an_intact_result_exports_and_a_front_exports_each_entry(finished, tmp_p
     doc = json.loads((run / "result.json").read_text())
     code, out, _ = _run(["export", run], capsys)
     assert code == 0 and out.strip() == doc["best"]["arch"]
-    second = dict(doc["history"][1], valid_acc=1.0)
+    second = {"arch": doc["history"][1]["arch"], "valid_acc": 1.0, "flops_m": 2.0}
     (run / "result.json").write_text(json.dumps(dict(doc, pareto={"front": [doc["best"], second]})))
     code, out, _ = _run(["export", run, "--pareto", "--format", "json"], capsys)
     assert code == 0 and [e["arch"] for e in json.loads(out)] == [doc["best"]["arch"], second["arch"]]
@@ -132,8 +132,8 @@ def test_nan_is_refused_not_exported(finished, tmp_path, capsys):
     text = (run / "result.json").read_text()
     (run / "result.json").write_text(text.replace('"best": {', '"best": {"flops_m": NaN, ', 1))
     _refused(*_run(["export", run, "--format", "json"], capsys)[::2], "NaN")
-    (run / "result.json").write_text(text.replace('"best": {', '"best": {"flops_m": 1e400, ', 1))
-    _refused(*_run(["export", run, "--format", "json"], capsys)[::2], "best.flops_m", "finite number")
+    (run / "result.json").write_text(text.replace('"best": {', '"best": {"energy": 1e400, ', 1))  # parsed as inf
+    _refused(*_run(["export", run, "--format", "json"], capsys)[::2], "best.energy", "finite number")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -333,6 +333,7 @@ def _kill_and_resume(nb201_csv, tmp_path, capsys, uninterrupted, point) -> None:
         _wait_for(proc, ready)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+    assert proc.returncode == -signal.SIGKILL  # killed, not finished before the milestone was seen
     _same(_recover(argv, out, capsys), uninterrupted)
 
 
@@ -360,7 +361,8 @@ def test_a_run_that_failed_after_pretraining_resumes_with_its_model(nb201_csv, t
         raise ArchLatentError("the evaluator went away")
 
     monkeypatch.setattr(archlatent.run, "search", fail)
-    _refused(*_run(argv, capsys)[::2], "went away")
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and err.endswith("archlatent search: error: the evaluator went away\n")
     monkeypatch.undo()
     stamp = (out / "model" / "model.pt").stat().st_mtime_ns
     code, _, err = _run(argv, capsys)
