@@ -23,6 +23,25 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "neighbours": (0, 1_000),
     "threads": (0, 1_024),
     "workers": (1, 4_096),
+    # plugin settings of a config's [strategy] / [optimizer] tables that size what an ask holds in memory
+    # (lower bounds are the plugins' own; these only stop ``population = 10**9``)
+    "population": (0, 100_000),
+    "tournament": (0, 100_000),
+    "retries": (0, 100_000),
+    "tries": (0, 1_000_000),
+    "height": (0, 16),  # a LaNAS tree of height h has 2**h leaves
+    "init": (0, 100_000),
+    "retrain": (0, 100_000),
+    "pool_limit": (0, 10_000_000),
+    "batch": (0, 10_000),
+    "candidates": (0, 100_000),
+    "fit_steps": (0, 100_000),
+    "gp_max": (0, 5_000),  # a GP's kernel matrix grows with its square
+    "leaf_size": (0, 100_000),
+    "n_init": (0, 100_000),
+    "pop_size": (0, 100_000),
+    "swarm_size": (0, 100_000),
+    "top_k": (0, 100_000),
     # a benchmark: seeds per method, and methods x seeds x budget (its trajectories are held in memory)
     "seeds": (1, 10_000),
     "benchmark_cells": (1, 10_000_000),

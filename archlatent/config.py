@@ -198,7 +198,7 @@ def _check(config: SearchConfig) -> None:
             raise ConfigError(f"`{name}` must be an integer >= {low}, got {value!r:.200}")
     try:  # upper bounds, and the integer settings of the plugin and pretrain tables, from one table
         check_all({k: getattr(config, k) for k in ("budget", "seed", "labels", "threads")}, "`")
-        for table in ("pretrain", "strategy_kwargs", "executor_kwargs"):
+        for table in ("pretrain", "strategy_kwargs", "optimizer_kwargs", "executor_kwargs"):
             check_all(getattr(config, table), f"`{table.removesuffix('_kwargs')}.")
     except BoundError as err:
         raise ConfigError(str(err).replace(" must", "` must", 1)) from None

@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,12 @@ class Journal:
     def __init__(self, path: str | Path, config: dict[str, Any]) -> None:
         self.path = Path(path)
         if self.path.is_file() and self.path.stat().st_size == 0:
-            raise DataError(f"journal {self.path} is empty (0 bytes: cut off before its first write); "
+            raise DataError(f"journal {self.path} is empty (0 bytes: damaged or cut off); "
                             "delete it to start the run over")
         self._identity = json.dumps(config, sort_keys=True)
         try:
+            if not self.path.exists():
+                self._create()
             self._db = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as err:
             raise DataError(f"journal {self.path} cannot be opened: {err}") from None
@@ -68,14 +71,27 @@ class Journal:
             self._db.close()
             raise
 
+    def _create(self) -> None:
+        """Write a new journal beside its path and rename it into place: a kill at any moment leaves no
+        journal or a whole one, never an empty file (which is then only ever damage)."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        db = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for statement in _CREATE:
+                db.execute(statement)
+            db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
+            db.execute("INSERT INTO meta VALUES ('config', ?)", (self._identity,))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        os.replace(tmp, self.path)
+
     def _open(self) -> None:
         """Create the tables of a new journal, or check that an existing one is whole and this run's."""
         tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
                   if not name.startswith("sqlite_")}
-        if not tables:
-            self._transaction([*_CREATE, ("INSERT INTO meta VALUES ('format', ?)", FORMAT),
-                               ("INSERT INTO meta VALUES ('config', ?)", self._identity)])
-            return
         if tables != _TABLES:
             raise DataError(f"journal {self.path} is damaged: it holds the tables {sorted(tables)}, not "
                             f"{sorted(_TABLES)} (renamed or dropped by hand); resuming it would pay for every evaluation "

@@ -22,7 +22,7 @@ from archlatent.bounds import BOUNDS, MAX_PARAMS, BoundError, check_all
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder
 from archlatent.encoders.layers import resolve_space
 from archlatent.errors import ArchLatentError, CheckpointError
-from archlatent.files import file_digest
+from archlatent.files import file_digest, write_atomic
 from archlatent.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def save(
         text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ArchLatentError(f"checkpoint metadata is not JSON-able: {exc}") from None
-    (directory / METADATA).write_text(text + "\n", encoding="utf-8")
+    write_atomic(directory / METADATA, text + "\n")  # last, whole or not at all: a kill never leaves half of it
     return directory
 
 

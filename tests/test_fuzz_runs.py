@@ -493,12 +493,22 @@ def test_an_absurd_setting_is_one_line_before_any_work(argv, tmp_path, capsys, n
     ({"strategy_kwargs": {"neighbours": 10**9}}, "`strategy.neighbours`"),
     ({"executor_kwargs": {"workers": 10**9}}, "`executor.workers`"),
     ({"threads": 10**6}, "`threads`"),
+    ({"strategy": "rea", "strategy_kwargs": {"population": 10**9}}, "`strategy.population`"),
+    ({"strategy": "rea", "strategy_kwargs": {"population": "big"}}, "`strategy.population` must be an integer"),
+    ({"strategy": "lanas", "strategy_kwargs": {"height": 40}}, "`strategy.height`"),
+    ({"optimizer_kwargs": {"candidates": 10**9}}, "`optimizer.candidates`"),
 ])
 def test_the_front_door_bounds_the_same_settings(settings, words):
     from archlatent.config import ConfigError, SearchConfig
 
     with pytest.raises(ConfigError, match=words):
         SearchConfig(space="nb201", **settings)
+
+
+def test_a_config_file_with_an_absurd_plugin_setting_is_one_line(tmp_path, capsys, nb201_csv):
+    (tmp_path / "c.toml").write_text('space = "nb201"\n[strategy]\nname = "rea"\npopulation = 1000000000\n')
+    argv = ["search", "--config", tmp_path / "c.toml", "--bench", nb201_csv, "--out", tmp_path / "r"]
+    _refused(*_run(argv, capsys)[::2], "population")
 
 
 def test_pretraining_refuses_a_model_too_large_before_drawing_data():
