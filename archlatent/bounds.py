@@ -76,13 +76,13 @@ def check(name: str, value: Any, where: str = "") -> int:
     """`value` as an int, or BoundError naming `where` / `name` and the allowed range."""
     low, high = BOUNDS[name]
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise BoundError(f"{where or name} must be an integer >= {low}, got {_shown(value)}")
+        raise BoundError(f"{where or name} must be an integer >= {low}, got {shown(value)}")
     if value > high:
-        raise BoundError(f"{where or name} must be an integer <= {high:,} (far beyond any useful run), got {_shown(value)}")
+        raise BoundError(f"{where or name} must be an integer <= {high:,} (far beyond any useful run), got {shown(value)}")
     return value
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """A short rendering of a bad value (an int of thousands of digits cannot even be printed)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
         return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from archlatent.bounds import BOUNDS, MAX_PARAMS, BoundError, check_all
+from archlatent.bounds import BOUNDS, MAX_PARAMS, check_all, shown
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder
 from archlatent.encoders.layers import resolve_space
 from archlatent.errors import ArchLatentError, CheckpointError
@@ -47,10 +47,10 @@ def _digest(doc: Mapping[str, Any], field: str = "metadata_sha256") -> str:
 
 def _check_hparams(where: str, hparams: Mapping[str, Any]) -> None:
     """CheckpointError for a size hyperparameter or seed outside `archlatent.bounds`, or a float not finite."""
-    try:
-        check_all({k: v for k, v in hparams.items() if k in (*LIMITS, "seed")}, f"{where}: hyperparameter ")
-    except BoundError as exc:
-        raise CheckpointError(str(exc)) from None
+    for name in (*LIMITS, "seed"):
+        value, (low, high) = hparams.get(name), BOUNDS[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise CheckpointError(f"{where}: hyperparameter {name}={shown(value)} is outside {low}..{high}")
     for name, value in hparams.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise CheckpointError(f"{where}: hyperparameter {name} is not finite")
