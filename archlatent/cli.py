@@ -13,7 +13,9 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from archlatent import __version__
@@ -111,6 +113,10 @@ def set_threads(threads: int | None) -> None:
     """torch's intra-op threads: `threads`, 1 by default (small models on a busy machine), 0 = torch's own."""
     if threads is not None and threads < 0:
         raise ArchLatentError(f"--threads must be >= 0, got {threads}")
+    if threads is not None:
+        from archlatent.bounds import check
+
+        check("threads", threads, "--threads")
     import torch
 
     if threads != 0:
@@ -118,8 +124,46 @@ def set_threads(threads: int | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (2 on bad input)."""
+    """Run the CLI; returns the exit code (2 on bad input, 130 when interrupted).
+
+    Ctrl-C at any moment ends in one line, ``archlatent COMMAND: interrupted``. The handler is
+    installed before anything heavy is imported. During start-up (parsing, importing torch: nothing
+    written yet) it exits at once, since an exception raised inside an import can be swallowed or
+    turn into another error; once the command runs it raises KeyboardInterrupt, so journals, bars and
+    executors close, and whatever escapes after it fired is the interrupt. A second Ctrl-C while the
+    first unwinds is ignored."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    name = next((a for a in argv if a in INDEX), None)
+    line = f"archlatent{f' {name}' if name else ''}: interrupted\n"
+    phase: set[str] = set()  # "running" once the command starts, "interrupted" once Ctrl-C came
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        phase.add("interrupted")
+        if "running" not in phase:
+            os.write(sys.stderr.fileno(), line.encode())
+            os._exit(130)
+        raise KeyboardInterrupt
+
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, interrupt) if on_main_thread else None
+    try:
+        code = _main(argv, phase)
+    except BaseException as err:
+        if "interrupted" not in phase and not isinstance(err, KeyboardInterrupt):
+            raise
+        code = 130
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if "interrupted" in phase or code == 130:  # an interrupt swallowed on its way up still ends the run as one
+        sys.stderr.write(line)
+        return 130
+    return code
+
+
+def _main(argv: list[str], phase: set[str]) -> int:
+    """Parse `argv` and run its command, adding "running" to `phase` once it starts."""
     try:
         args = build_parser(argv).parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed on one line
@@ -127,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
+        phase.add("running")
         if args.command in TORCH_COMMANDS:
             set_threads(args.threads)
         return COMMANDS[args.command][2](args)
@@ -134,11 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (ArchLatentError, OSError) as err:
-        if args.debug:
+        if args.debug or "interrupted" in phase:
             raise
         message = " ".join(str(err).split())  # one line, whatever the message held
         print(f"archlatent {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"archlatent {args.command}: interrupted", file=sys.stderr)
-        return 130

@@ -34,6 +34,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from archlatent.bounds import BoundError, check_all
 from archlatent.errors import ArchLatentError
 
 #: Config keys whose value is a plugin: a name, or a table with ``name`` and the plugin's settings.
@@ -196,6 +197,12 @@ def _check(config: SearchConfig) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"`{name}` must be an integer >= {low}, got {value!r:.200}")
+    try:  # upper bounds, and the integer settings of the plugin and pretrain tables, from one table
+        check_all({k: getattr(config, k) for k in ("budget", "seed", "labels", "threads")}, "`")
+        for table in ("pretrain", "strategy_kwargs", "optimizer_kwargs", "executor_kwargs"):
+            check_all(getattr(config, table), f"`{table.removesuffix('_kwargs')}.")
+    except BoundError as err:
+        raise ConfigError(str(err).replace(" must", "` must", 1)) from None
     if isinstance(config.screen_keep, bool) or not 0 < config.screen_keep <= 1:
         raise ConfigError(f"`screen_keep` must be a share in (0, 1], got {config.screen_keep!r:.200}")
     if config.labels >= config.budget:

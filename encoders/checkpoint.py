@@ -18,10 +18,11 @@ from typing import Any
 
 import torch
 
+from archlatent.bounds import BOUNDS, MAX_PARAMS, check_all, shown
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder
 from archlatent.encoders.layers import resolve_space
 from archlatent.errors import ArchLatentError, CheckpointError
-from archlatent.files import file_digest
+from archlatent.files import file_digest, write_atomic
 from archlatent.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,11 @@ METADATA = "model.json"
 FORMAT = 1
 
 
-#: Largest value a checkpoint may give each size hyperparameter: far above any useful model, far below
-#: what would make the loader allocate terabytes or loop for minutes building layers.
-LIMITS = {"latent_dim": 4096, "hidden": 8192, "layers": 64, "dec_hidden": 16384, "dec_layers": 32,
-          "score_hidden": 8192, "heads": 64, "ff": 65536}
+#: Largest value a checkpoint may give each size hyperparameter (`archlatent.bounds`, shared with the
+#: pretraining flags): far above any useful model, far below what would make the loader allocate
+#: terabytes or loop for minutes building layers.
+LIMITS = {k: BOUNDS[k][1] for k in ("latent_dim", "hidden", "layers", "dec_hidden", "dec_layers", "score_hidden",
+                                    "heads", "ff")}
 
 
 def _digest(doc: Mapping[str, Any], field: str = "metadata_sha256") -> str:
@@ -44,16 +46,54 @@ def _digest(doc: Mapping[str, Any], field: str = "metadata_sha256") -> str:
 
 
 def _check_hparams(where: str, hparams: Mapping[str, Any]) -> None:
-    """CheckpointError for a size hyperparameter that is not a positive integer within `LIMITS`."""
-    for name, limit in LIMITS.items():
-        value = hparams.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-            raise CheckpointError(f"{where}: hyperparameter {name}={str(value)[:40]} is outside 1..{limit}")
+    """CheckpointError for a size hyperparameter or seed outside `archlatent.bounds`, or a float not finite."""
+    for name in (*LIMITS, "seed"):
+        value, (low, high) = hparams.get(name), BOUNDS[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise CheckpointError(f"{where}: hyperparameter {name}={shown(value)} is outside {low}..{high}")
     for name, value in hparams.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise CheckpointError(f"{where}: hyperparameter {name} is not finite")
+
+
+def _check_metrics(where: str, metrics: Any) -> None:
+    """CheckpointError unless the sidecar's metrics are a mapping whose ``labelled`` (the architectures a
+    search pays for) is a list of texts, at most `BOUNDS["labels"]` of them."""
+    if metrics is None:
+        return
+    if not isinstance(metrics, dict):
+        raise CheckpointError(f"{where}: metadata 'metrics' must be a mapping")
+    labelled = metrics.get("labelled")
+    if labelled is None:
+        return
+    if not isinstance(labelled, list) or not all(isinstance(t, str) for t in labelled):
+        raise CheckpointError(f"{where}: metadata 'metrics.labelled' must be a list of architecture texts, "
+                              f"got {str(labelled)[:60]!r}")
+    if len(labelled) > BOUNDS["labels"][1]:
+        raise CheckpointError(f"{where}: metadata 'metrics.labelled' lists {len(labelled):,} architectures, "
+                              f"more than {BOUNDS['labels'][1]:,}")
+
+
+def check_size(where: str, skeleton: torch.nn.Module) -> None:
+    """ArchLatentError when `skeleton` (built on torch's meta device) has more than `MAX_PARAMS` weights."""
+    count = sum(p.numel() for p in skeleton.parameters())
+    if count > MAX_PARAMS:
+        raise ArchLatentError(f"{where}: the model would have {count:,} weights, more than {MAX_PARAMS:,} "
+                              "(lower hidden, dec_hidden, layers or latent_dim)")
+
+
+def check_settings(space: SearchSpace, encoder: str, settings: Mapping[str, Any]) -> None:
+    """ArchLatentError, before any data is drawn or weight allocated, when pretraining settings (samples,
+    epochs, batch_size, seed, the model's sizes) leave `archlatent.bounds` or the model would have more
+    than `MAX_PARAMS` weights (it is built on torch's meta device to count them)."""
+    check_all(settings, "pretraining setting ")
+    hparams = {k: v for k, v in settings.items() if k not in ("samples", "epochs", "batch_size", "lr")}
+    with torch.device("meta"):
+        try:
+            skeleton = ENCODERS.get(encoder)(space, device="meta", **hparams)
+        except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
+            raise ArchLatentError(f"cannot build a {encoder!r} model from {sorted(hparams)}: {exc}") from None
+    check_size(f"pretraining {encoder} on {space.name}", skeleton)
 
 
 def _space_signature(space: SearchSpace) -> dict[str, Any]:
@@ -101,7 +141,7 @@ def save(
         text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ArchLatentError(f"checkpoint metadata is not JSON-able: {exc}") from None
-    (directory / METADATA).write_text(text + "\n", encoding="utf-8")
+    write_atomic(directory / METADATA, text + "\n")  # last, whole or not at all: a kill never leaves half of it
     return directory
 
 
@@ -129,8 +169,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         intact = False
     if not intact:
         raise CheckpointError(f"checkpoint {directory}: {METADATA} was edited or damaged (its checksum does not match)")
-    if meta.get("metrics") is not None and not isinstance(meta["metrics"], dict):
-        raise CheckpointError(f"checkpoint {directory}: metadata 'metrics' must be a mapping")
+    if not all(isinstance(meta[k], str) for k in ("space", "encoder", "weights_sha256")):
+        raise CheckpointError(f"checkpoint {directory}: metadata space, encoder and weights_sha256 must be texts")
+    _check_metrics(f"checkpoint {directory}", meta.get("metrics"))
     _check_hparams(f"checkpoint {directory}", meta["hparams"])
     return meta
 
@@ -181,19 +222,13 @@ def load(
             f"{where}: space {the_space.name!r} has changed since it was saved (node labels or cell layout differ)"
         )
     with torch.device("meta"):  # shapes first, without allocating anything
-        try:
-            skeleton = cls(the_space, device="meta", **meta["hparams"])
-        except (ArchLatentError, TypeError) as exc:
-            raise CheckpointError(f"{where}: cannot rebuild {meta['encoder']!r} from its hyperparameters ({exc})") from None
+        skeleton = _rebuild(where, cls, the_space, meta["hparams"], "meta")
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     wrong = [k for k, v in state.items() if k in expected and tuple(v.shape) != expected[k]]
     if wrong or set(expected) != set(state):
         detail = f"shape of {wrong[0]}" if wrong else f"keys {sorted(set(expected) ^ set(state))[:3]}"
         raise CheckpointError(f"{where}: weights do not fit the model its {METADATA} describes ({detail} differs)")
-    try:
-        model = cls(the_space, device="cpu", **meta["hparams"])
-    except (ArchLatentError, TypeError) as exc:
-        raise CheckpointError(f"{where}: cannot rebuild {meta['encoder']!r} from its hyperparameters ({exc})") from None
+    model = _rebuild(where, cls, the_space, meta["hparams"], "cpu")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -203,6 +238,19 @@ def load(
     if meta.get("archlatent_version") != __version__:
         log.warning("%s was written by archlatent %s, this is %s", where, meta.get("archlatent_version"), __version__)
     return model.to(device).eval()
+
+
+def _rebuild(where: str, cls: type[LatentAutoencoder], space: SearchSpace, hparams: dict[str, Any],
+             device: str) -> LatentAutoencoder:
+    """`cls` built from a checkpoint's hyperparameters (on the meta device: checked for size too);
+    CheckpointError when they do not make a model (a torch layer's own assertion included)."""
+    try:
+        model = cls(space, device=device, **hparams)
+        if device == "meta":
+            check_size(where, model)
+    except (ArchLatentError, TypeError, ValueError, AssertionError, RuntimeError) as exc:
+        raise CheckpointError(f"{where}: cannot rebuild {cls.name!r} from its hyperparameters ({exc})") from None
+    return model
 
 
 def _directory(path: str | Path) -> Path:

@@ -21,6 +21,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from archlatent.bounds import BOUNDS, check
 from archlatent.encoders.base import LatentAutoencoder
 from archlatent.encoders.checkpoint import METADATA, _digest, load, read_metadata, save
 from archlatent.errors import ArchLatentError, CheckpointError
@@ -81,6 +82,7 @@ def member_seeds(seed: int, members: int) -> list[int]:
     for every (seed, member), so the portfolios of different seeds share no member)."""
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
         raise ArchLatentError(f"members must be a positive int, got {members!r}")
+    check("members", members)
     return [seed] + [int(np.random.SeedSequence([seed, j]).generate_state(1)[0]) for j in range(1, members)]
 
 
@@ -141,6 +143,9 @@ def member_folders(path: str | Path) -> list[Path]:
         raise CheckpointError(f"{where}: {INDEX} is unreadable ({type(exc).__name__}: {exc})") from None
     if not intact or not folders:
         raise CheckpointError(f"{where}: {INDEX} was edited or damaged (its format or checksum does not match)")
+    if len(folders) > BOUNDS["members"][1] or len(set(folders)) < len(folders):
+        raise CheckpointError(f"{where}: {INDEX} lists {len(folders):,} members, {len(set(folders)):,} distinct; a "
+                              f"portfolio has at most {BOUNDS['members'][1]}, each once")
     for folder, sha in zip(folders, shas):
         if folder.parent != path or read_metadata(folder)["weights_sha256"] != sha:
             raise CheckpointError(f"{where}: member {folder.name} is not the one {INDEX} lists (replaced or edited)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from archlatent.bounds import check_all
+
 #: NB201 is small (8,765 distinct cells): a narrow model, small batches, the whole space. A decoder of
 #: width 128 reconstructs as well and decodes ~1.4x faster, but its latent space searched worse
 #: (10 seeds, 100 queries: bo 94.13 vs 94.32, nao 94.10 vs 94.37), so the default 256 stays.
@@ -50,5 +52,8 @@ def members(space: str, encoder: str) -> int:
 
 def preset(space: str, encoder: str, **overrides: Any) -> dict[str, Any]:
     """The tuned settings for `encoder` on `space` (empty: the encoder's own defaults), with
-    `overrides` on top; an override of None counts as not given (an unset command-line flag)."""
-    return {**PRESETS.get((space, encoder), {}), **{k: v for k, v in overrides.items() if v is not None}}
+    `overrides` on top; an override of None counts as not given (an unset command-line flag). An
+    override outside `archlatent.bounds` (``hidden = 10**6``) is refused before anything is trained."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    check_all(given, "pretraining setting ")
+    return {**PRESETS.get((space, encoder), {}), **given}

@@ -264,6 +264,10 @@ def pretrain(
     model pays for them), epochs, encoder, space, seed, hparams.
     """
     space = resolve_space(space)
+    from archlatent.encoders.checkpoint import check_settings  # bounds first: nothing drawn or allocated yet
+
+    check_settings(space, encoder_name, {"samples": samples, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+                                         **hparams})
     t0 = time.perf_counter()
     if data is None:
         data = make_dataset(

@@ -9,6 +9,7 @@ import pytest
 
 from archlatent.cli import main
 from archlatent.commands.outputs import locked
+from archlatent.journal import row_checksum
 
 
 def _run(argv, capsys):
@@ -214,8 +215,14 @@ def test_a_journal_row_without_the_objective_is_named(nb201_csv, tmp_path, capsy
     db = sqlite3.connect(out / "journal.sqlite")
     db.execute("UPDATE evals SET metrics = ? WHERE seq = 0", (json.dumps({"flops_m": 1.0}),))
     db.commit()
-    db.close()
     code, _, err = _run(["search", "--resume", str(out), "--budget", "20"], capsys)
+    assert code == 2 and "was edited: evaluation 0" in err and err.count("\n") == 1  # the row's checksum
+    identity, = db.execute("SELECT value FROM meta WHERE name = 'config'").fetchone()
+    key, arch, metrics = db.execute("SELECT key, arch, metrics FROM evals WHERE seq = 0").fetchone()
+    db.execute("UPDATE evals SET checksum = ? WHERE seq = 0", (row_checksum(identity, 0, key, arch, metrics),))
+    db.commit()
+    db.close()
+    code, _, err = _run(["search", "--resume", str(out), "--budget", "20"], capsys)  # re-signed: the search names it
     assert code == 2 and "journal" in err and "gives no 'valid_acc'" in err
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import platform
@@ -12,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from archlatent import __version__
+from archlatent.bounds import check
 from archlatent.cli import bench_args, command, emit, space_arg
 from archlatent.errors import ArchLatentError
 from archlatent.spaces import SPACES, get_space
@@ -110,15 +112,16 @@ def run_sample(args: argparse.Namespace) -> int:
         raise ArchLatentError(f"-n must be >= 0, got {args.n}")
     if args.seed < 0:
         raise ArchLatentError(f"--seed must be >= 0, got {args.seed}")
+    check("n", args.n, "-n")
+    check("seed", args.seed, "--seed")
     space = get_space(args.space)
     rng = np.random.default_rng(args.seed)
-    lines = [json.dumps({"arch": space.format(g), "key": g.key()}) for g in (space.sample(rng) for _ in range(args.n))]
-    text = "\n".join(lines) + ("\n" if lines else "")
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
+    if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    with contextlib.nullcontext(sys.stdout) if args.out is None else open(args.out, "w") as stream:
+        for _ in range(args.n):  # streamed: a line is written as it is drawn, so memory stays flat for any -n
+            g = space.sample(rng)
+            stream.write(json.dumps({"arch": space.format(g), "key": g.key()}) + "\n")
     return 0
 
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from archlatent.bounds import check, flag
 from archlatent.cli import command, emit
 from archlatent.commands.search import config_from_args, setup_config_flags
 from archlatent.errors import ArchLatentError
@@ -19,7 +20,7 @@ def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default="random,rea,local,nao,cso",
                    help="comma list: strategies (random, rea, local, ...) and latent optimizers (nao, bo, cso, ...); "
                         "default random,rea,local,nao,cso")
-    p.add_argument("--seeds", type=int, default=100, help="runs per method, seeds 0..N-1 (default 100)")
+    p.add_argument("--seeds", type=flag("seeds"), default=100, help="runs per method, seeds 0..N-1 (default 100)")
     p.add_argument("--until-hit", action="store_true", help="stop each run once it evaluates the best validation "
                                                             "architecture (--budget is then a cap): LaNAS's metric")
     p.add_argument("--out", type=Path, help="output folder")
@@ -41,9 +42,14 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     if given:
         raise ArchLatentError(f"benchmark runs what --methods names (strategies and latent optimizers alike); "
                               f"{' and '.join(given)} would be ignored: drop {'them' if len(given) > 1 else 'it'}")
-    out = claim(args.out, force=args.force, resume=args.resume, holds=("runs.jsonl", "summary.json"))
     methods = [n.strip() for n in args.methods.split(",") if n.strip()]
+    twice = sorted({m for m in methods if methods.count(m) > 1})
+    if twice:
+        raise ArchLatentError(f"--methods names {', '.join(twice[:3])} more than once")
     config = config_from_args(args)
+    check("benchmark_cells", len(methods) * args.seeds * config.budget,
+          f"methods x seeds x budget ({len(methods)} x {args.seeds} x {config.budget}: the trajectories held in memory)")
+    out = claim(args.out, force=args.force, resume=args.resume, holds=("runs.jsonl", "summary.json"))
     with locked(out):
         if args.resume and (out / "config.json").is_file():
             free = ("methods", "seeds", "threads")  # threads change how fast, not what is measured

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from archlatent.cli import bench_args, command, emit, space_arg
@@ -40,6 +41,7 @@ def _setup(p: argparse.ArgumentParser) -> None:
 @command("pretrain", "train a latent autoencoder (or a portfolio of them); writes DIR/model.pt, DIR/metrics.json, "
                      "DIR/curves.png (each in DIR/member-J/ for a portfolio)", _setup)
 def run_pretrain(args: argparse.Namespace) -> int:
+    from archlatent.bounds import check
     from archlatent.commands.outputs import claim, locked
     from archlatent.commands.progress import epochs
     from archlatent.encoders import member_seeds, members, preset, pretrain, save
@@ -53,9 +55,16 @@ def run_pretrain(args: argparse.Namespace) -> int:
     for flag, value in (("--labels", args.labels), ("--seed", args.seed)):
         if value < 0:
             raise ArchLatentError(f"{flag} must be >= 0, got {value}")
+        check(flag[2:], value, flag)
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise ArchLatentError(f"--lr must be a positive number, got {args.lr}")
     if args.labels and args.labels_file:
         raise ArchLatentError("give --labels (cells of the table) or --labels-file (your own), not both")
     space = get_space(args.space)
+    given = {k: getattr(args, k) for k in ("samples", "epochs", "batch_size", "lr", "hidden", "latent_dim")}
+    config = preset(space.name, args.encoder, **given)  # bounds checked here, before any table is read
+    count = members(space.name, args.encoder) if args.members is None else args.members
+    seeds = member_seeds(args.seed, count)
     labels, budget, sha = None, None, None
     if args.labels:
         from archlatent.evaluators.tables import load_table
@@ -66,10 +75,6 @@ def run_pretrain(args: argparse.Namespace) -> int:
     elif args.labels_file:
         labels = read_labels(args.labels_file, space, args.metric)
         budget, sha = len(labels), file_digest(args.labels_file)
-    given = {k: getattr(args, k) for k in ("samples", "epochs", "batch_size", "lr", "hidden", "latent_dim")}
-    config = preset(space.name, args.encoder, **given)
-    count = members(space.name, args.encoder) if args.members is None else args.members
-    seeds = member_seeds(args.seed, count)
     device = pick_device(args.device)
     out = claim(args.out, force=args.force, holds=("model.pt", "model.json", "metrics.json", "portfolio.json"))
     with locked(out):

@@ -130,46 +130,55 @@ def _setup_search(p: argparse.ArgumentParser) -> None:
 
 @command("search", "search a space; writes DIR/result.json and the best genotypes", _setup_search)
 def run_search_command(args: argparse.Namespace) -> int:
-    from archlatent.commands.outputs import claim, locked
-    from archlatent.commands.progress import Progress, epochs
-    from archlatent.run import build, run_search
+    from archlatent.commands.outputs import RUN_HOLDS, claim, locked
 
     if args.resume is not None:
-        out, config = args.resume, _resumed(args)
-        if not (out / "journal.sqlite").is_file():
-            print(f"archlatent search: {out} holds no journal.sqlite: the resumed run starts over", file=sys.stderr)
-    else:
-        if args.out is None:
-            raise ArchLatentError("--out DIR is required (or --resume DIR)")
-        config = config_from_args(args)  # a bad config is refused before anything is written
-        out = claim(args.out, force=args.force, holds=("journal.sqlite", "screen.sqlite", "config.json",
-                                                                     "result.json", "model"))
-    config = config.replace(out=str(out))
-    from archlatent.executors import EXECUTORS
-
-    EXECUTORS.get(config.executor).check()  # e.g. ray not installed: refused before anything is written
+        out = _resume_folder(args.resume)
+        with locked(out):  # first: a run still going is "in use", whatever it has written so far
+            config = _resumed(args).replace(out=str(out))
+            if not (out / "journal.sqlite").is_file():
+                print(f"archlatent search: {out} holds no journal.sqlite: the search starts over from its first query",
+                      file=sys.stderr)
+            return _search(args, out, config)
+    if args.out is None:
+        raise ArchLatentError("--out DIR is required (or --resume DIR)")
+    config = config_from_args(args)  # a bad config is refused before anything is written
+    out = claim(args.out, force=args.force, holds=RUN_HOLDS)
     with locked(out):
-        if args.force and args.resume is None:
+        if args.force:
             import shutil
 
             for stale in ("journal.sqlite", "screen.sqlite", "result.json", "model"):
                 shutil.rmtree(out / stale) if (out / stale).is_dir() else (out / stale).unlink(missing_ok=True)
-        update, bar = epochs(f"pretrain {config.encoder}", config.pretrain.get("epochs"), args.verbose)
-        try:
-            parts = build(config, pretrain_progress=update)
-        finally:
-            bar.close()
-        config = parts.config  # as built: e.g. the encoder a --checkpoint holds
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        for note in parts.notes:
-            print(f"archlatent search: {note}", file=sys.stderr)
-        progress = Progress(config.budget, f"search {config.strategy}", "archs", verbose=args.verbose)
-        try:
-            result = run_search(config, parts=parts, progress=lambda r: progress.update(
-                r.queries, **({"best": float(r.best[r.objectives[0]])} if r.best else {})))
-        finally:
-            progress.close()
-        doc = write_outputs(out, parts.space, result, config)
+        return _search(args, out, config.replace(out=str(out)))
+
+
+def _search(args: argparse.Namespace, out: Path, config: Any) -> int:
+    """Run `config` in `out` (locked): its config.json is written before any work, so `--resume` can
+    continue the run from whatever it wrote, even a kill while pretraining."""
+    from archlatent.commands.progress import Progress, epochs
+    from archlatent.executors import EXECUTORS
+    from archlatent.files import write_atomic
+    from archlatent.run import build, run_search
+
+    EXECUTORS.get(config.executor).check()  # e.g. ray not installed: refused before anything is written
+    write_atomic(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    update, bar = epochs(f"pretrain {config.encoder}", config.pretrain.get("epochs"), args.verbose)
+    try:
+        parts = build(config, pretrain_progress=update)
+    finally:
+        bar.close()
+    config = parts.config  # as built: e.g. the encoder a --checkpoint holds
+    write_atomic(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    for note in parts.notes:
+        print(f"archlatent search: {note}", file=sys.stderr)
+    progress = Progress(config.budget, f"search {config.strategy}", "archs", verbose=args.verbose)
+    try:
+        result = run_search(config, parts=parts, progress=lambda r: progress.update(
+            r.queries, **({"best": float(r.best[r.objectives[0]])} if r.best else {})))
+    finally:
+        progress.close()
+    doc = write_outputs(out, parts.space, result, config)
     best = {k: doc["best"].get(k) for k in ("arch", *config.objectives, config.report)}
     emit({"best": best, **{k: doc[k] for k in ("queries", "label_queries", "screened", "screen_cost", "seconds",
                                                 "stopped", "valid_share")},
@@ -177,14 +186,24 @@ def run_search_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_folder(run: Path) -> Path:
+    """`run`, when it is a folder; else one line (locking would create it)."""
+    if not run.is_dir():
+        raise ArchLatentError(f"cannot resume {run}: no such run folder")
+    return run
+
+
 def _resumed(args: argparse.Namespace) -> Any:
     """The config of the run in --resume DIR; only --budget (raise it) and --threads may change."""
     from archlatent.config import SearchConfig
 
     path = args.resume / "config.json"
+    if not path.exists():
+        raise ArchLatentError(f"cannot resume {args.resume}: it holds no config.json (the run was stopped before it "
+                              f"wrote anything to continue); start it again in place with --out {args.resume}")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ArchLatentError(f"cannot resume {args.resume}: {path.name} unreadable ({err})") from None
     typed = set(vars(args)) & {"space", "dataset", "strategy", "optimizer", "encoder", "checkpoint", "labels", "seed",
                                "objectives", "evaluator", "bench", "supernet", "config", "remap", "samples", "epochs",
@@ -240,19 +259,21 @@ def _setup_export(p: argparse.ArgumentParser) -> None:
 
 @command("export", "print a finished run's genotypes (best or Pareto front) as text or JSON", _setup_export)
 def run_export(args: argparse.Namespace) -> int:
+    """A damaged result.json (wrong shapes, NaN, a bad arch) is refused in one line, never half-exported."""
+    from archlatent.commands.outputs import read_result
     from archlatent.spaces import get_space
 
-    try:
-        doc = json.loads((args.run / "result.json").read_text())
-        space = get_space(doc["config"]["space"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ArchLatentError(f"{args.run} holds no readable result.json ({err})") from None
-    if args.pareto and not doc.get("pareto"):
-        raise ArchLatentError(f"run {args.run} has no Pareto front (it searched one objective)")
-    entries = doc["pareto"]["front"] if args.pareto else [doc["best"]]
-    genotypes = [space.parse(e["arch"]) for e in entries]
+    name, entries = read_result(args.run, args.pareto)
+    space = get_space(name)
+    genotypes = []
+    for where, entry in entries:
+        try:
+            genotypes.append(space.parse(entry["arch"]))
+        except (ValueError, RecursionError) as err:  # InvalidArchitecture, or a parser's own limit
+            raise ArchLatentError(f"{args.run / 'result.json'}: `{where}.arch` is not a {name} architecture "
+                                  f"({str(err)[:200]})") from None
     if args.format == "text":
         print("\n".join(space.format(g) for g in genotypes))
     else:
-        emit([genotype_json(space, g, e) for g, e in zip(genotypes, entries)])
+        emit([genotype_json(space, g, e) for g, (_, e) in zip(genotypes, entries)])
     return 0
