@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from pathlib import Path
 
 from archlatent.errors import ArchLatentError, DataError
-from archlatent.evaluators.tables.base import BenchmarkTable, csv_row, index_rows, numeric_columns, read_csv
+from archlatent.evaluators.tables.base import (
+    DEFAULT_LIMITS,
+    BenchmarkTable,
+    csv_row,
+    index_rows,
+    numeric_columns,
+    read_csv,
+)
 from archlatent.files import file_digest
 from archlatent.genotype import Genotype
 from archlatent.spaces import get_space
@@ -29,12 +37,19 @@ VALID = "_valid_acc"
 
 def is_user_table(path: Path) -> bool:
     """Whether the header of `path` is this format's: ``arch`` and only ``<dataset>_<metric>`` columns
-    (a built-in format carries other columns too, such as NB201's ``ops``). False if unreadable: the
-    loader that reads it then says why."""
+    (a built-in format carries other columns too, such as NB201's ``ops``). False if it is no regular
+    file or its first line is unreadable or longer than a table's line may be: the loader that reads it
+    then says why. Reads at most one bounded line (``/dev/zero`` has no end)."""
+    if not path.is_file():
+        return False
+    limit = DEFAULT_LIMITS.line
     try:
-        with gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="") as f:
-            header = next(csv.reader(f))
-    except (OSError, EOFError, UnicodeDecodeError, csv.Error, StopIteration, gzip.BadGzipFile):
+        with gzip.open(path, "rt", encoding="utf-8-sig", newline="") if path.suffix == ".gz" else open(
+            path, encoding="utf-8-sig", newline=""
+        ) as f:
+            line = f.readline(limit + 1)
+        header = next(csv.reader([line])) if len(line) <= limit else []
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, zlib.error, csv.Error, StopIteration):
         return False
     if ARCH not in header:
         return False
