@@ -156,6 +156,35 @@ def load(
         raise CheckpointError(f"{where} was saved for space {meta['space']!r}, not {expected_space!r}")
     if encoder is not None and meta["encoder"] != encoder:
         raise CheckpointError(f"{where} holds encoder {meta['encoder']!r}, not {encoder!r}")
+    state = _read_weights(directory, meta, where)
+    try:
+        the_space = resolve_space(space if isinstance(space, SearchSpace) else meta["space"])
+        cls = ENCODERS.get(meta["encoder"])
+    except ArchLatentError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+    signature = meta.get("space_signature")
+    if signature is not None and signature != _space_signature(the_space):
+        raise CheckpointError(
+            f"{where}: space {the_space.name!r} has changed since it was saved (node labels or cell layout differ)"
+        )
+    _check_shapes(cls, the_space, meta, state, where)
+    try:
+        model = cls(the_space, device="cpu", **meta["hparams"])
+    except (ArchLatentError, TypeError) as exc:
+        raise CheckpointError(f"{where}: cannot rebuild {meta['encoder']!r} from its hyperparameters ({exc})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:4])
+        raise CheckpointError(f"{where}: weights do not fit the model: {detail}") from None
+    if meta.get("archlatent_version") != __version__:
+        log.warning("%s was written by archlatent %s, this is %s", where, meta.get("archlatent_version"), __version__)
+    return model.to(device).eval()
+
+
+def _read_weights(directory: Path, meta: dict[str, Any], where: str) -> dict[str, torch.Tensor]:
+    """The state_dict in `directory`, once its sha256 matches the one `meta` records."""
     weights = directory / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"{where}: weights {WEIGHTS} are missing")
@@ -170,16 +199,11 @@ def load(
         raise CheckpointError(f"{where}: {WEIGHTS} cannot be read as weights ({type(exc).__name__}: {first})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{where}: {WEIGHTS} does not hold a state_dict")
-    try:
-        the_space = resolve_space(space if isinstance(space, SearchSpace) else meta["space"])
-        cls = ENCODERS.get(meta["encoder"])
-    except ArchLatentError as exc:
-        raise CheckpointError(f"{where}: {exc}") from None
-    signature = meta.get("space_signature")
-    if signature is not None and signature != _space_signature(the_space):
-        raise CheckpointError(
-            f"{where}: space {the_space.name!r} has changed since it was saved (node labels or cell layout differ)"
-        )
+    return state
+
+
+def _check_shapes(cls: type, the_space: SearchSpace, meta: dict[str, Any], state: dict[str, torch.Tensor], where: str) -> None:
+    """CheckpointError unless `state` has exactly the keys and shapes of the model `meta` describes."""
     with torch.device("meta"):  # shapes first, without allocating anything
         try:
             skeleton = cls(the_space, device="meta", **meta["hparams"])
@@ -190,19 +214,6 @@ def load(
     if wrong or set(expected) != set(state):
         detail = f"shape of {wrong[0]}" if wrong else f"keys {sorted(set(expected) ^ set(state))[:3]}"
         raise CheckpointError(f"{where}: weights do not fit the model its {METADATA} describes ({detail} differs)")
-    try:
-        model = cls(the_space, device="cpu", **meta["hparams"])
-    except (ArchLatentError, TypeError) as exc:
-        raise CheckpointError(f"{where}: cannot rebuild {meta['encoder']!r} from its hyperparameters ({exc})") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:4])
-        raise CheckpointError(f"{where}: weights do not fit the model: {detail}") from None
-    if meta.get("archlatent_version") != __version__:
-        log.warning("%s was written by archlatent %s, this is %s", where, meta.get("archlatent_version"), __version__)
-    return model.to(device).eval()
 
 
 def _directory(path: str | Path) -> Path:

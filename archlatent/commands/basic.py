@@ -21,7 +21,8 @@ KINDS = {
     "strategies": ("archlatent.strategies", "STRATEGIES"),
     "optimizers": ("archlatent.optimizers", "OPTIMIZERS"),
     "encoders": ("archlatent.encoders", "ENCODERS"),
-    "evaluators": ("archlatent.run", "EVALUATORS"),
+    "evaluators": ("archlatent.evaluators", "EVALUATORS"),
+    "stages": ("archlatent.stages", "STAGES"),
     "datasets": ("archlatent.oneshot.data", "DATASETS"),
     "samplers": ("archlatent.oneshot.samplers", "SAMPLERS"),
     "supernets": ("archlatent.oneshot.nets", "SUPERNETS"),
@@ -39,7 +40,8 @@ def run_spaces(args: argparse.Namespace) -> int:
 
 
 def _setup_list(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", choices=[*KINDS, "metrics"], help="what to list (default: every registry)")
+    p.add_argument("kind", nargs="?", choices=[*KINDS, "metrics", "recipes"],
+                   help="what to list (default: every registry; recipes: each space's defaults, whole)")
     p.add_argument("--space", help="with `metrics`: the space whose benchmark table to read (default nb201)")
     bench_args(p)
 
@@ -53,6 +55,11 @@ def run_list(args: argparse.Namespace) -> int:
         table = load_table(args.space or "nb201", args.bench)
         columns = table.metrics(args.dataset or "cifar10")
         emit({m: ("max" if maximized(m) else "min") + (" (test split)" if is_test_metric(m) else "") for m in columns})
+        return 0
+    if args.kind == "recipes":
+        from archlatent.recipes import RECIPES
+
+        emit({name: r.to_dict() for name, r in RECIPES.items()})
         return 0
     out = {}
     for kind in [args.kind] if args.kind else list(KINDS):
