@@ -39,6 +39,8 @@ from archlatent.errors import ArchLatentError
 
 #: Config keys whose value is a plugin: a name, or a table with ``name`` and the plugin's settings.
 PLUGINS = ("strategy", "optimizer", "evaluator", "executor")
+#: Field metadata of the settings a resumed run may change (they do not change what is evaluated).
+_RESUMABLE = {"resumable": True}
 
 
 class ConfigError(ArchLatentError):
@@ -55,11 +57,14 @@ class SearchConfig:
     ``pretrain.members`` the number of autoencoders, `archlatent.encoders.members` by default);
     ``labels`` labelled architectures train the score head (they count as queries). ``screen`` names
     a cheap metric (``valid_acc_12ep``) that answers each ask's new architectures first, so that only
-    the best ``screen_keep`` share of them is evaluated (`archlatent.screen`); ``auto`` (the default)
+    the best ``screen_keep`` share of them is evaluated (`archlatent.stages.screen`); ``auto`` (the default)
     screens with the objective's shortest-training column when the evaluator has one (NAS-Bench-201),
     ``none`` never. ``out`` is the
     run folder (journal, pretrained model); ``threads`` the torch intra-op threads the run uses (1 by
     default, 0 for torch's own setting; set for the call and restored afterwards: `archlatent.threads`).
+    ``recipe`` is the space's recipe (`archlatent.recipes`) as `build` recorded it: a config that
+    carries another one is refused. Only the fields marked resumable (`RESUMABLE`) may change
+    when a run is resumed.
     """
 
     space: str
@@ -70,8 +75,8 @@ class SearchConfig:
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     evaluator: str = "tabular"
     evaluator_kwargs: dict[str, Any] = field(default_factory=dict)
-    executor: str = "local"
-    executor_kwargs: dict[str, Any] = field(default_factory=dict)
+    executor: str = field(default="local", metadata=_RESUMABLE)
+    executor_kwargs: dict[str, Any] = field(default_factory=dict, metadata=_RESUMABLE)
     encoder: str = "transformer"
     checkpoint: str | None = None
     pretrain: dict[str, Any] = field(default_factory=dict)
@@ -79,13 +84,14 @@ class SearchConfig:
     labels_file: str | None = None
     screen: str = "auto"
     screen_keep: float = 1 / 3
-    budget: int = 100
+    budget: int = field(default=100, metadata=_RESUMABLE)
     seed: int = 0
     objectives: tuple[str, ...] = ("valid_acc",)
     allow_test_objective: bool = False
     report: str = "test_acc"
-    out: str | None = None
-    threads: int | None = 1
+    out: str | None = field(default=None, metadata=_RESUMABLE)
+    threads: int | None = field(default=1, metadata=_RESUMABLE)
+    recipe: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _check(self)
@@ -142,6 +148,12 @@ class SearchConfig:
         return dataclasses.replace(self, **changes)
 
 
+#: The config keys (as `SearchConfig.to_dict` writes them) that a resumed run may change.
+RESUMABLE: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(SearchConfig) if f.metadata.get("resumable") and not f.name.endswith("_kwargs")
+)
+
+
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """`base` with `overrides` on top; plugin tables merge setting by setting (a new name resets them).
     An override table without a name for a plugin `base` does not name (only ``bench`` typed, say)
@@ -180,7 +192,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "encoder": (str,), "checkpoint": (str, type(None)), "labels_file": (str, type(None)), "report": (str,),
     "out": (str, type(None)), "pretrain": (dict,), "strategy_kwargs": (dict,), "optimizer_kwargs": (dict,),
     "evaluator_kwargs": (dict,), "executor": (str,), "executor_kwargs": (dict,), "allow_test_objective": (bool,),
-    "screen": (str,), "screen_keep": (int, float),
+    "screen": (str,), "screen_keep": (int, float), "recipe": (dict, type(None)),
 }
 
 

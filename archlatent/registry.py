@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Callable
+import pkgutil
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from archlatent.errors import ArchLatentError, UnknownName
@@ -79,3 +81,11 @@ class Registry(Generic[T]):
 
 def _takes_var_kwargs(function: Callable[..., Any]) -> bool:
     return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(function).parameters.values())
+
+
+def import_plugins(package: str, path: Iterable[str]) -> None:
+    """Import every module of `package` (its ``__path__``), so that each file's plugins are registered
+    when the package is: a new plugin is one new file, and no registry is filled by side effect of
+    another module."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")

@@ -12,37 +12,34 @@ by the name the config gives and hands it the config's settings. The CLI turns f
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import archlatent.evaluators.supernet
-import archlatent.evaluators.tabular
-import archlatent.evaluators.zerocost  # noqa: F401
-from archlatent.config import SearchConfig
+from archlatent.config import RESUMABLE, SearchConfig
 from archlatent.errors import ArchLatentError, CheckpointError
-from archlatent.evaluators.base import EVALUATORS, Evaluator
+from archlatent.evaluators import EVALUATORS, Evaluator
 from archlatent.executors import EXECUTORS
 from archlatent.genotype import Genotype
 from archlatent.journal import Journal
 from archlatent.labels import read_labels
 from archlatent.objectives import check_objectives, is_test_metric
-from archlatent.optimizers import OPTIMIZERS
 from archlatent.plugin_settings import check_config
+from archlatent.recipes import Recipe, check_recipe, recipe
 from archlatent.run_notes import PretrainWatch, report_note, screen_off_note
-from archlatent.screen import Screen
 from archlatent.search import SearchResult, search
 from archlatent.spaces import get_space
 from archlatent.spaces.base import SearchSpace
 from archlatent.spaces.pool import PoolSpace
+from archlatent.stages import STAGES, Stage
+from archlatent.stages.screen import Screen
 from archlatent.strategies import STRATEGIES, Strategy
 from archlatent.threads import scoped_threads
 
 log = logging.getLogger(__name__)
 
-#: Config keys that may change between a run and its resume (they do not change what is evaluated).
-RESUMABLE = ("budget", "out", "threads", "executor")
+__all__ = ["RESUMABLE", "Parts", "build", "identity", "run_search"]
 
 
 @dataclass
@@ -56,8 +53,12 @@ class Parts:
     model: Any = None
     labelled: dict[Genotype, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    screen: Screen | None = None
-    screened_settings: dict[str, Any] = field(default_factory=dict)  # optimizer defaults the screen filled in
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def screen(self) -> Screen | None:
+        """The screen stage, if the run has one."""
+        return next((s for s in self.stages if isinstance(s, Screen)), None)
 
 
 @scoped_threads
@@ -78,6 +79,9 @@ def build(
     """
     check_config(config)
     base = get_space(config.space)
+    check_recipe(config.recipe, base.name)
+    rules = recipe(base.name)
+    config = config.replace(recipe=rules.to_dict())  # recorded whole
     if evaluator is None:
         evaluator = EVALUATORS.create(
             config.evaluator, base, dataset=config.dataset, seed=config.seed, **config.evaluator_kwargs
@@ -85,6 +89,35 @@ def build(
     objectives = check_objectives(config.objectives, evaluator.metrics, allow_test=config.allow_test_objective)
     parts = Parts(config, base, evaluator, strategy=None)  # type: ignore[arg-type]
     parts.notes += filter(None, [report_note(config.report, evaluator)])
+    screen = _screen(parts, objectives)
+    pool = getattr(evaluator, "pool", None)
+    if pool is not None:
+        parts.space = PoolSpace(base, pool)
+        parts.notes.append(f"pool mode: the table holds {len(parts.space)} distinct {base.name} cells, so the "
+                           "search is restricted to them (latent decodes snap to the nearest pool member)")
+    cls = STRATEGIES.get(parts.config.strategy)
+    kwargs: dict[str, Any] = dict(parts.config.strategy_kwargs)
+    name = parts.config.strategy
+    if cls.needs_model:
+        parts.stages = _latent_stages(rules, kwargs, objectives)
+        if model is None:
+            watch = PretrainWatch(pretrain_progress)
+            model, labelled = _model(parts.config, base, evaluator, watch)
+            parts.notes += filter(None, [watch.note(parts.config.encoder)])
+        if parts.config.checkpoint is not None and getattr(model, "name", parts.config.encoder) != parts.config.encoder:
+            parts.config = parts.config.replace(encoder=model.name)  # record what the checkpoint holds
+        kwargs.update(model=model, optimizer=parts.config.optimizer, optimizer_kwargs=_optimizer_settings(parts, rules, screen))
+        if name == "latent" and isinstance(model, Sequence) and len(model) > 1:
+            name = "portfolio"  # one latent strategy per autoencoder, sharing every answer
+    parts.stages += [screen] if screen is not None else []
+    parts.model, parts.labelled = model, {g: dict(m) for g, m in (labelled or {}).items()}
+    parts.strategy = STRATEGIES.create(name, parts.space, objectives=objectives, seed=parts.config.seed, **kwargs)
+    return parts
+
+
+def _screen(parts: Parts, objectives: tuple[str, ...]) -> Screen | None:
+    """The config's screen (``auto``: the objective's cheapest fidelity, recorded in the config)."""
+    config, evaluator = parts.config, parts.evaluator
     if config.screen == "auto":
         short = evaluator.fidelities(objectives[0]) if len(objectives) == 1 else ()
         config = parts.config = config.replace(screen=short[0] if short else "none")  # record what it chose
@@ -94,42 +127,48 @@ def build(
                                "turns it off)")
         elif len(objectives) == 1:
             parts.notes += filter(None, [screen_off_note(evaluator, objectives[0])])
-    if config.screen != "none":
-        if is_test_metric(config.screen) and not config.allow_test_objective:
-            raise ArchLatentError(f"screen {config.screen!r} is a test-set metric; screen on a validation metric")
-        cheap, share = evaluator.fidelity(config.screen)
-        parts.screen = Screen(cheap, config.screen, config.screen_keep, share)
-    pool = getattr(evaluator, "pool", None)
-    if pool is not None:
-        parts.space = PoolSpace(base, pool)
-        parts.notes.append(f"pool mode: the table holds {len(parts.space)} distinct {base.name} cells, so the "
-                           "search is restricted to them (latent decodes snap to the nearest pool member)")
-    cls = STRATEGIES.get(config.strategy)
-    kwargs: dict[str, Any] = dict(config.strategy_kwargs)
-    if cls.needs_model:
-        if model is None:
-            watch = PretrainWatch(pretrain_progress)
-            model, labelled = _model(config, base, evaluator, watch)
-            parts.notes += filter(None, [watch.note(config.encoder)])
-        if config.checkpoint is not None and getattr(model, "name", config.encoder) != config.encoder:
-            config = parts.config = config.replace(encoder=model.name)  # record what the checkpoint holds
-        kwargs.update(model=model, optimizer=config.optimizer, optimizer_kwargs=_optimizer_settings(parts))
-    parts.model, parts.labelled = model, {g: dict(m) for g, m in (labelled or {}).items()}
-    parts.strategy = STRATEGIES.create(config.strategy, parts.space, objectives=objectives, seed=config.seed, **kwargs)
-    return parts
+    if config.screen == "none":
+        return None
+    if is_test_metric(config.screen) and not config.allow_test_objective:
+        raise ArchLatentError(f"screen {config.screen!r} is a test-set metric; screen on a validation metric")
+    cheap, share = evaluator.fidelity(config.screen)
+    return Screen(cheap, config.screen, config.screen_keep, share)
 
 
-def _optimizer_settings(parts: Parts) -> dict[str, Any]:
-    """The config's optimizer settings; under a screen, the optimizer's `screened_settings` fill in the
-    ones not given (said in `Parts.notes`)."""
+#: Strategy settings that are a latent strategy's stages (``[strategy] neighbours = 0``, ``--no-rank``).
+STAGE_SETTINGS = ("repair", "neighbours", "rank")
+
+
+def _latent_stages(rules: Recipe, kwargs: dict[str, Any], objectives: tuple[str, ...]) -> list[Stage]:
+    """The recipe's stages, as the strategy settings `repair`, `neighbours` and `rank` (taken out of
+    `kwargs`) switch them; neighbours default to none for several objectives."""
+    switches = {k: kwargs.pop(k) for k in STAGE_SETTINGS if k in kwargs}
+    for key in ("repair", "rank"):
+        if not isinstance(switches.get(key, True), bool):
+            raise ArchLatentError(f"latent: {key} must be true or false, got {switches[key]!r}")
+    stages = []
+    for name, settings in rules.stages:
+        settings = dict(settings)
+        if name == "neighbours":
+            settings["count"] = switches.get("neighbours", settings["count"] if len(objectives) == 1 else 0)
+        elif switches.get(name, True) is False:
+            continue
+        stages.append(STAGES.create(name, **settings))
+        if name == "neighbours" and settings["count"] and len(objectives) > 1:
+            raise ArchLatentError("latent: neighbours (of the best architecture) needs a single objective")
+    return stages
+
+
+def _optimizer_settings(parts: Parts, rules: Recipe, screen: Screen | None) -> dict[str, Any]:
+    """The config's optimizer settings; under a screen, the recipe's screened settings for the
+    optimizer fill in the ones not given (said in `Parts.notes`)."""
     given = dict(parts.config.optimizer_kwargs)
-    if parts.screen is None:
+    if screen is None:
         return given
-    extra = {k: v for k, v in OPTIMIZERS.get(parts.config.optimizer).screened_settings.items() if k not in given}
+    extra = {k: v for k, v in rules.screened.get(parts.config.optimizer, {}).items() if k not in given}
     if extra:
         said = ", ".join(f"{k} {v}" for k, v in extra.items())
-        parts.notes.append(f"{parts.config.optimizer}: {said} under the screen (its screened defaults)")
-    parts.screened_settings = extra
+        parts.notes.append(f"{parts.config.optimizer}: {said} under the screen (the {rules.space} recipe)")
     return {**extra, **given}
 
 
@@ -158,7 +197,7 @@ def run_search(
     try:
         result = search(parts.space, parts.strategy, parts.evaluator, config.budget, report=config.report,
                         labelled=parts.labelled, journal=journal, progress=progress, stop=stop, executor=executor,
-                        screen=parts.screen)
+                        stages=parts.stages)
     finally:
         executor.close()
         for opened in (journal, parts.screen and parts.screen.journal):
@@ -179,12 +218,9 @@ def run_search(
 
 
 def identity(parts: Parts) -> dict[str, Any]:
-    """What pins a journal to its run: the config less what a resume may change, plus the model's weights
-    and any optimizer defaults the screen filled in (a run journaled before they changed is not resumed
-    with other ones)."""
+    """What pins a journal to its run: the config (its recipe included) less what a resume may change,
+    plus the model's weights."""
     ident = {k: v for k, v in parts.config.to_dict().items() if k not in RESUMABLE}
-    if parts.screened_settings:
-        ident["screened_settings"] = dict(parts.screened_settings)
     if parts.model is not None:
         ident["model_weights"] = getattr(parts.model, "weights_sha256", None)
     return ident
@@ -201,8 +237,6 @@ def _model(
         load_portfolio,
         member_folders,
         member_seeds,
-        members,
-        preset,
         pretrain,
         read_metadata,
         save_portfolio,
@@ -218,9 +252,11 @@ def _model(
         texts = [t for meta in metas for t in (meta.get("metrics") or {}).get("labelled") or []]
     else:
         labels, budget = _labels(config, space, evaluator)
-        settings = preset(space.name, config.encoder, **config.pretrain)
+        rules = recipe(space.name)
+        given = {k: v for k, v in config.pretrain.items() if v is not None}
+        settings = {**rules.presets.get(config.encoder, {}), **given}
         count = settings.pop("members", None)
-        count = members(space.name, config.encoder) if count is None else count
+        count = rules.members.get(config.encoder, 1) if count is None else count
         results = [pretrain(space, config.encoder, labels=labels, label_budget=budget, seed=s,
                             progress=_member_progress(progress, j, count), **settings)
                    for j, s in enumerate(member_seeds(config.seed, count))]

@@ -1,32 +1,34 @@
 """`search()`: the one loop where a space, a strategy and an evaluator meet.
 
-ask -> canonicalize -> dedupe by key -> evaluate only new architectures -> tell -> journal. The
-budget counts distinct architectures evaluated, including the labelled ones a model was trained on.
-With a `Screen`, each ask's new architectures get a cheap answer first and only the best of them
-the full evaluation; the cheap answers are counted (and charged) apart. This loop is the one place
-that knows what was seen: it tells the strategy the fate of each proposal and lends it a read-only
-view of the evaluated keys.
+ask -> stages -> canonicalize -> dedupe by key -> evaluate only new architectures (journaled) -> tell. The budget
+counts distinct architectures evaluated, including the labelled ones a model was trained on.
+Stages (`archlatent.stages`: repair, neighbours, rank, screen) reshape each ask on its way; a
+screen's cheap answers are counted (and charged) apart. This loop is the one place that knows what
+was seen: it tells the strategy the fate of each proposal and lends it a read-only view of the
+evaluated keys. The bookkeeping (records, the best, budget, patience, stop) lives in `Ledger` and
+`Guard`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from archlatent.errors import ArchLatentError
+from archlatent.evaluation import Answers, SearchError
 from archlatent.evaluators.base import Evaluator
 from archlatent.executors.base import Executor, LocalExecutor
 from archlatent.genotype import Genotype
 from archlatent.journal import Journal
 from archlatent.objectives import signed
-from archlatent.screen import Screen
 from archlatent.spaces.base import SearchSpace
+from archlatent.stages.base import Ask, Context, Stage
 from archlatent.strategies.base import Strategy, Told
 from archlatent.threads import scoped_threads
+
+__all__ = ["SearchError", "SearchResult", "search"]
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,81 @@ class SearchResult:
         return out
 
 
-class SearchError(ArchLatentError):
-    """The search could not go on (bad budget, a failing evaluator); the journal keeps what was done."""
+
+class Ledger:
+    """The run's records: every evaluation (labels included) in order, the best so far and the counts."""
+
+    def __init__(self, space: SearchSpace, objectives: tuple[str, ...], report: str, answers: Answers, cheap: bool) -> None:
+        self.space, self.objectives, self.report, self.answers, self.cheap = space, objectives, report, answers, cheap
+        self.result = SearchResult(best={}, history=[], queries=0, label_queries=0, objectives=objectives)
+
+    def record(self, g: Genotype, metrics: Mapping[str, float], label: bool) -> None:
+        """Add one evaluation to the history (and the best, when it is better)."""
+        metric, result, key = self.objectives[0], self.result, g.key()
+        if metric not in metrics:
+            raise SearchError(f"{self.answers.source(key)} gives no {metric!r} for {self.space.format(g)[:200]}; "
+                              f"it gives {sorted(metrics)}")
+        result.metrics[key] = dict(metrics)
+        result.evaluated[key] = g
+        result.queries += 1
+        entry = {"query": result.queries, "arch": self.space.format(g), "key": key, "label": label}
+        entry.update({m: metrics[m] for m in dict.fromkeys((*self.objectives, self.report)) if m in metrics})
+        if not result.best or signed(metric, metrics[metric]) < signed(metric, result.best[metric]):
+            result.best = {"arch": entry["arch"], "key": key, **metrics}
+        entry["best_" + metric] = result.best[metric]
+        if self.report in result.best:
+            entry["best_" + self.report] = result.best[self.report]
+        if self.cheap:
+            entry.update(screened=result.screened, screen_cost=result.screen_cost)
+        result.history.append(entry)
+
+    def told(self, ask: Ask, new: Mapping[str, Genotype]) -> list[Told]:
+        """The fate of every row of `ask` (in the strategy's order, then the extra rows); a key's first
+        row in evaluation order is ``new``, its others ``repeat``."""
+        told: list[Told | None] = [None] * len(ask.genotypes)
+        fresh, cache = set(new), self.result.metrics
+        for i in ask.order:
+            g = ask.genotypes[i]
+            key = None if g is None else g.key()
+            if g is None:
+                self.result.invalid += 1
+                told[i] = Told(None, None, "invalid")
+            elif key in fresh:
+                fresh.discard(key)
+                told[i] = Told(g, cache[key], "new")
+            elif key in cache:
+                self.result.repeats += 1
+                told[i] = Told(g, cache[key], "repeat")
+            else:  # left out by a stage, or the budget is spent: nothing more is evaluated
+                told[i] = Told(g, None, "skipped")
+        return told  # type: ignore[return-value]
+
+
+@dataclass
+class Guard:
+    """When the loop ends: the budget spent, `stop(result)` holding, or `patience` asks without a new one."""
+
+    budget: int
+    patience: int
+    stop: Callable[[SearchResult], bool] | None = None
+    idle: int = 0
+
+    def going(self, result: SearchResult) -> bool:
+        return result.queries < self.budget and not self.stopped(result)
+
+    def stopped(self, result: SearchResult) -> bool:
+        return self.stop is not None and self.stop(result)
+
+    def stalled(self, new: bool, result: SearchResult) -> bool:
+        """Count an ask; True once `patience` asks in a row brought nothing new."""
+        self.idle = 0 if new else self.idle + 1
+        if self.idle < self.patience:
+            return False
+        if not result.queries:
+            raise SearchError(f"the strategy proposed no valid new architecture in {self.patience} asks "
+                              f"({result.invalid} invalid decodes); is its model trained for this space?")
+        log.warning("strategy proposed no new architecture in %d asks; stopping at %d queries", self.patience, result.queries)
+        return True
 
 
 @scoped_threads
@@ -94,7 +169,8 @@ def search(
     progress: Callable[[SearchResult], None] | None = None,
     executor: Executor | None = None,
     stop: Callable[[SearchResult], bool] | None = None,
-    screen: Screen | None = None,
+    stages: Sequence[Stage] = (),
+    screen: Stage | None = None,
     threads: int | None = 1,
 ) -> SearchResult:
     """Run `strategy` until `budget` distinct architectures are evaluated.
@@ -107,141 +183,63 @@ def search(
     resumed run pays for nothing twice. The search stops early when the strategy proposes no new
     architecture in `patience` consecutive asks, or once `stop(result)` holds (say, the target
     architecture was found). `progress` is called after every ask. `executor` evaluates each ask's
-    new architectures (default: here, in order; `archlatent.executors`). `screen` answers each
-    ask's new architectures cheaply first and sends only its best share on to `evaluator`. Torch
-    runs on `threads` intra-op threads during the call (0: torch's own; `archlatent.threads`).
+    new architectures (default: here, in order; `archlatent.executors`). `stages` reshape each ask
+    in order (`archlatent.stages`); `screen` is one more, last. Torch runs on `threads` intra-op
+    threads during the call (0: torch's own; `archlatent.threads`).
     """
     labelled = dict(labelled or {})
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= len(labelled):
         raise SearchError(f"budget {budget!r} leaves nothing to search after {len(labelled)} labelled architectures")
     start = time.perf_counter()
+    stages = [*stages, *([screen] if screen is not None else [])]
     executor = executor or LocalExecutor()
-    metric = strategy.objectives[0]
-    replay = {r["key"]: r["metrics"] for r in journal.records()} if journal else {}
-    cheap: dict[str, float] = {}  # the screen's answers, by key
-    screen_replay = {r["key"]: r["metrics"] for r in screen.journal.records()} if screen and screen.journal else {}
-    result = SearchResult(best={}, history=[], queries=0, label_queries=len(labelled), objectives=strategy.objectives)
-    cache = result.metrics
-    strategy.attach(cache.keys())
-
-    def record(g: Genotype, metrics: Mapping[str, float], label: bool) -> None:
-        if metric not in metrics:
-            where = f"journal {journal.path}" if journal is not None and g.key() in replay else "the evaluator"
-            raise SearchError(f"{where} gives no {metric!r} for {space.format(g)[:200]}; it gives {sorted(metrics)}")
-        key = g.key()
-        cache[key] = dict(metrics)
-        result.evaluated[key] = g
-        result.queries += 1
-        entry = {"query": result.queries, "arch": space.format(g), "key": key, "label": label}
-        entry.update({m: metrics[m] for m in dict.fromkeys((*strategy.objectives, report)) if m in metrics})
-        if not result.best or signed(metric, metrics[metric]) < signed(metric, result.best[metric]):
-            result.best = {"arch": entry["arch"], "key": key, **metrics}
-        entry["best_" + metric] = result.best[metric]
-        if report in result.best:
-            entry["best_" + report] = result.best[report]
-        if screen is not None:
-            entry.update(screened=result.screened, screen_cost=result.screen_cost)
-        result.history.append(entry)
-
-    for g, metrics in labelled.items():
-        g = space.canonicalize(g)
-        if g.key() not in cache:
-            record(g, metrics, label=True)
-    if labelled:
-        strategy.warm_start(list(result.evaluated.values()), list(cache.values()))
-
-    idle = 0
-    while result.queries < budget and not (stop is not None and stop(result)):
-        asked = [None if p is None else space.canonicalize(p) for p in strategy.ask()]
-        result.proposals += len(asked)
-        pending: dict[str, Genotype] = {}  # new keys of this ask, in ask order (best cheap answer first with a screen)
-        for g in asked:
-            if g is not None and g.key() not in cache and g.key() not in pending:
-                pending[g.key()] = g
-        if screen is not None and pending:
-            pending = _screened(screen, space, pending, cheap, screen_replay, result, executor)
-        pending = dict(list(pending.items())[: budget - result.queries])  # within the budget
-        metrics = {k: replay[k] for k in pending if k in replay}
-        missing = [g for k, g in pending.items() if k not in replay]
-        if missing:
-            metrics.update(_evaluate(executor, evaluator, space, missing, journal))
-        for key, g in pending.items():  # recorded in evaluation order: a screened ask's best cheap answer first
-            record(g, metrics[key], label=False)
-        told: list[Told] = []
-        fresh = set(pending)
-        for g in asked:
-            key = None if g is None else g.key()
-            if g is None:
-                result.invalid += 1
-                told.append(Told(None, None, "invalid"))
-            elif key in fresh:
-                fresh.discard(key)
-                told.append(Told(g, cache[key], "new"))
-            elif key in cache:
-                result.repeats += 1
-                told.append(Told(g, cache[key], "repeat"))
-            else:  # screened out, or the budget is spent: nothing more is evaluated
-                told.append(Told(g, None, "skipped"))
-        strategy.tell(told)
+    answers = Answers(space, evaluator, executor, journal)
+    ledger = Ledger(space, strategy.objectives, report, answers, cheap=any(s.cheap for s in stages))
+    result = ledger.result
+    strategy.attach(result.metrics.keys())
+    ctx = Context(space, result.metrics.keys(), strategy.objectives, strategy.rng, executor,
+                  getattr(strategy, "predict", None), getattr(strategy, "rejects_repeats", False))
+    _warm_start(space, strategy, stages, ledger, labelled, ctx)
+    guard = Guard(budget, patience, stop)
+    while guard.going(result):
+        ask = Ask.of(strategy.ask())
+        for stage in stages:
+            ask = stage(ask, ctx)
+        ask.genotypes = [None if g is None else space.canonicalize(g) for g in ask.genotypes]
+        result.proposals += len(ask.genotypes)
+        result.screened, result.screen_cost = ctx.screened, ctx.screen_cost
+        new = dict(list(ask.new(result.metrics).items())[: budget - result.queries])
+        metrics = answers(list(new.values())) if new else {}
+        for key, g in new.items():  # in evaluation order: a ranked or screened ask's best first
+            ledger.record(g, metrics[key], label=False)
+        told = ledger.told(ask, new)
+        strategy.tell(told if strategy.takes_extra_rows else told[: ask.asked])
+        for stage in stages:
+            stage.tell(told, ctx)
         if progress is not None:
             progress(result)
-        idle = 0 if pending else idle + 1
-        if idle >= patience:
-            if not result.queries:
-                raise SearchError(f"the strategy proposed no valid new architecture in {patience} asks "
-                                  f"({result.invalid} invalid decodes); is its model trained for this space?")
+        if guard.stalled(bool(new), result):
             result.stopped = "stalled"
-            log.warning("strategy proposed no new architecture in %d asks; stopping at %d queries", patience, result.queries)
             break
-    if stop is not None and stop(result):
+    if guard.stopped(result):
         result.stopped = "stop"
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _screened(
-    screen: Screen,
-    space: SearchSpace,
-    pending: dict[str, Genotype],
-    cheap: dict[str, float],
-    replay: Mapping[str, Mapping[str, float]],
-    result: SearchResult,
-    executor: Executor,
-) -> dict[str, Genotype]:
-    """The best `screen.kept` of `pending` by the screen's answer, best first; architectures without
-    a cheap answer get one (from the screen's journal when a resumed run has it, else paid for). An
-    ask that would keep all of its candidates (a single one, say) is not screened: nothing to choose."""
-    if screen.kept(len(pending)) >= len(pending):
-        return pending
-    fresh = [g for k, g in pending.items() if k not in cheap]
-    answers = {k: replay[k] for k in (g.key() for g in fresh) if k in replay}
-    missing = [g for g in fresh if g.key() not in replay]
-    if missing:
-        answers.update(_evaluate(executor, screen.evaluator, space, missing, screen.journal))
-    for g in fresh:
-        if screen.metric not in answers[g.key()]:
-            raise SearchError(f"the screen gives no {screen.metric!r} for {space.format(g)[:200]}")
-        cheap[g.key()] = answers[g.key()][screen.metric]
-        result.screened += 1
-        result.screen_cost += screen.share
-    order = sorted(pending, key=lambda k: signed(screen.metric, cheap[k]))  # stable: ties keep ask order
-    return {k: pending[k] for k in order[: screen.kept(len(pending))]}
-
-
-def _evaluate(
-    executor: Executor, evaluator: Evaluator, space: SearchSpace, genotypes: list[Genotype], journal: Journal | None
-) -> dict[str, dict[str, float]]:
-    """Evaluate new architectures; each result is checked and journaled as soon as it arrives."""
-    out: dict[str, dict[str, float]] = {}
-    for index, outcome in executor.run(evaluator, genotypes):
-        text = space.format(genotypes[index])
-        if isinstance(outcome, BaseException):
-            saved = f"; the {len(journal.records())} evaluations before it are saved in {journal.path}" if journal else ""
-            raise SearchError(f"evaluating {text[:200]} failed: {outcome}{saved}") from outcome
-        bad = sorted(k for k, v in outcome.items() if not (isinstance(v, (int, float)) and math.isfinite(v)))
-        if bad:
-            raise SearchError(f"the evaluator answered {text[:200]} with non-finite {bad}; nothing was recorded for it")
-        if journal is not None:
-            journal.append(genotypes[index].key(), text, outcome)
-        out[genotypes[index].key()] = outcome
-    return out
+def _warm_start(
+    space: SearchSpace, strategy: Strategy, stages: Sequence[Stage], ledger: Ledger,
+    labelled: Mapping[Genotype, Mapping[str, float]], ctx: Context,
+) -> None:
+    """Record the labelled architectures (they count as queries) and teach them to the strategy and the stages."""
+    for g, metrics in labelled.items():
+        g = space.canonicalize(g)
+        if g.key() not in ledger.result.metrics:
+            ledger.record(g, metrics, label=True)
+    ledger.result.label_queries = len(labelled)
+    if labelled:
+        genotypes, metrics = list(ledger.result.evaluated.values()), list(ledger.result.metrics.values())
+        strategy.warm_start(genotypes, metrics)
+        usable = [Told(g, m, "new") for g, m in zip(genotypes, metrics) if all(o in m for o in strategy.objectives)]
+        for stage in stages:
+            stage.tell(usable, ctx)

@@ -218,6 +218,23 @@ def tau_run(name: str, cfg: dict[str, Any], table: dict[str, float], seed: int) 
     }
 
 
+def tau_entry(name: str, table_path: Path, seeds: list[int], result: dict[str, Any]) -> Any:
+    """The 'tau' part for encoder `name` (the table's sha256 goes into `result`)."""
+    if not table_path.is_file():
+        return f"skipped: {table_path} not found (set ARCHLATENT_DATA or --table)"
+    table = read_table(table_path)
+    result["table_sha256"] = hashlib.sha256(table_path.read_bytes()).hexdigest()
+    runs = [tau_run(name, TAU[name], table, s) for s in seeds]
+    tau = {
+        "config": TAU[name],
+        "runs": runs,
+        "mean_kendall_tau_keys": round(float(np.mean([r["kendall_tau_keys"] for r in runs])), 4),
+        "mean_kendall_tau_cells": round(float(np.mean([r["kendall_tau_cells"] for r in runs])), 4),
+    }
+    print(f"{name} tau: {tau}", file=sys.stderr, flush=True)
+    return tau
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoders", nargs="+", default=ENCODERS.names())
@@ -248,19 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             entry["reconstruct"] = reconstruct_speed(model)
             print(f"{name} reconstruct: {entry['reconstruct']}", file=sys.stderr, flush=True)
         if "tau" in args.parts:
-            if not table_path.is_file():
-                entry["tau"] = f"skipped: {table_path} not found (set ARCHLATENT_DATA or --table)"
-            else:
-                table = read_table(table_path)
-                result["table_sha256"] = hashlib.sha256(table_path.read_bytes()).hexdigest()
-                runs = [tau_run(name, TAU[name], table, s) for s in args.tau_seeds]
-                entry["tau"] = {
-                    "config": TAU[name],
-                    "runs": runs,
-                    "mean_kendall_tau_keys": round(float(np.mean([r["kendall_tau_keys"] for r in runs])), 4),
-                    "mean_kendall_tau_cells": round(float(np.mean([r["kendall_tau_cells"] for r in runs])), 4),
-                }
-                print(f"{name} tau: {entry['tau']}", file=sys.stderr, flush=True)
+            entry["tau"] = tau_entry(name, table_path, args.tau_seeds, result)
         if "other" in args.parts:
             for space_name in OTHER:
                 if space_name not in SPACES or space_name not in args.spaces:

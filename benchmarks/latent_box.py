@@ -54,11 +54,9 @@ class LinearScore(Evaluator):
 def measure(checkpoint: str, optimizer: str, proposals: int, seed: int, box: bool) -> dict[str, float]:
     space = get_space(read_metadata(checkpoint)["space"])
     model = load(checkpoint, space=space)
-    strategy = STRATEGIES.create("latent", space, model=model, optimizer=optimizer, repair=False, neighbours=0,
-                                 rank=False, seed=seed)  # the latent decodes alone, in the members' order
+    strategy = STRATEGIES.create("latent", space, model=model, optimizer=optimizer, seed=seed)  # no stages: the decodes alone
     if not box:
-        member = strategy.members[0]  # one model: one member
-        member.loc, member.scale = torch.zeros_like(member.loc), torch.ones_like(member.scale)
+        strategy.loc, strategy.scale = torch.zeros_like(strategy.loc), torch.ones_like(strategy.scale)
     result = search(space, strategy, LinearScore(space, seed), budget=10**6, stop=lambda r: r.proposals >= proposals,
                     patience=10**6, threads=0)  # threads: as --threads set them
     return {"proposals": result.proposals, "valid": result.valid_share,

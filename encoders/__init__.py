@@ -4,7 +4,6 @@ Front doors: `pretrain(space, encoder_name, ...) -> (model, metrics, curves)`, `
 `Portfolio` (several models of one space, `save_portfolio` / `load_portfolio`), on a model, `embed(genotypes) -> z`, `reconstruct(z) -> genotypes`, `predict(...)`.
 """
 
-from archlatent.encoders import gin, transformer  # noqa: F401  (register)
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder, build_encoder
 from archlatent.encoders.checkpoint import load, read_metadata, save
 from archlatent.encoders.portfolio import (
@@ -17,6 +16,9 @@ from archlatent.encoders.portfolio import (
 )
 from archlatent.encoders.presets import PRESETS, members, preset
 from archlatent.encoders.train import PretrainResult, evaluate, fit, make_dataset, pretrain
+from archlatent.registry import import_plugins
+
+import_plugins(__name__, __path__)  # registers every file's encoder
 
 __all__ = [
     "ENCODERS",

@@ -197,20 +197,7 @@ def load(
         raise CheckpointError(f"{where} was saved for space {meta['space']!r}, not {expected_space!r}")
     if encoder is not None and meta["encoder"] != encoder:
         raise CheckpointError(f"{where} holds encoder {meta['encoder']!r}, not {encoder!r}")
-    weights = directory / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"{where}: weights {WEIGHTS} are missing")
-    if file_digest(weights) != meta["weights_sha256"]:
-        raise CheckpointError(
-            f"{where}: {WEIGHTS} does not match the sha256 recorded in {METADATA} (corrupt, truncated or replaced)"
-        )
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (torch raises RuntimeError, UnpicklingError, EOFError, ... on bad files)
-        first = (str(exc).strip().splitlines() or [""])[0][:200]  # torch's advice runs to many lines
-        raise CheckpointError(f"{where}: {WEIGHTS} cannot be read as weights ({type(exc).__name__}: {first})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{where}: {WEIGHTS} does not hold a state_dict")
+    state = _read_weights(directory, meta, where)
     try:
         the_space = resolve_space(space if isinstance(space, SearchSpace) else meta["space"])
         cls = ENCODERS.get(meta["encoder"])
@@ -221,13 +208,7 @@ def load(
         raise CheckpointError(
             f"{where}: space {the_space.name!r} has changed since it was saved (node labels or cell layout differ)"
         )
-    with torch.device("meta"):  # shapes first, without allocating anything
-        skeleton = _rebuild(where, cls, the_space, meta["hparams"], "meta")
-    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    wrong = [k for k, v in state.items() if k in expected and tuple(v.shape) != expected[k]]
-    if wrong or set(expected) != set(state):
-        detail = f"shape of {wrong[0]}" if wrong else f"keys {sorted(set(expected) ^ set(state))[:3]}"
-        raise CheckpointError(f"{where}: weights do not fit the model its {METADATA} describes ({detail} differs)")
+    _check_shapes(cls, the_space, meta, state, where)
     model = _rebuild(where, cls, the_space, meta["hparams"], "cpu")
     try:
         model.load_state_dict(state, strict=True)
@@ -251,6 +232,36 @@ def _rebuild(where: str, cls: type[LatentAutoencoder], space: SearchSpace, hpara
     except (ArchLatentError, TypeError, ValueError, AssertionError, RuntimeError) as exc:
         raise CheckpointError(f"{where}: cannot rebuild {cls.name!r} from its hyperparameters ({exc})") from None
     return model
+
+
+def _read_weights(directory: Path, meta: dict[str, Any], where: str) -> dict[str, torch.Tensor]:
+    """The state_dict in `directory`, once its sha256 matches the one `meta` records."""
+    weights = directory / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{where}: weights {WEIGHTS} are missing")
+    if file_digest(weights) != meta["weights_sha256"]:
+        raise CheckpointError(
+            f"{where}: {WEIGHTS} does not match the sha256 recorded in {METADATA} (corrupt, truncated or replaced)"
+        )
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (torch raises RuntimeError, UnpicklingError, EOFError, ... on bad files)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]  # torch's advice runs to many lines
+        raise CheckpointError(f"{where}: {WEIGHTS} cannot be read as weights ({type(exc).__name__}: {first})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{where}: {WEIGHTS} does not hold a state_dict")
+    return state
+
+
+def _check_shapes(cls: type, the_space: SearchSpace, meta: dict[str, Any], state: dict[str, torch.Tensor], where: str) -> None:
+    """CheckpointError unless `state` has exactly the keys and shapes of the model `meta` describes."""
+    with torch.device("meta"):  # shapes first, without allocating anything
+        skeleton = _rebuild(where, cls, the_space, meta["hparams"], "meta")
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    wrong = [k for k, v in state.items() if k in expected and tuple(v.shape) != expected[k]]
+    if wrong or set(expected) != set(state):
+        detail = f"shape of {wrong[0]}" if wrong else f"keys {sorted(set(expected) ^ set(state))[:3]}"
+        raise CheckpointError(f"{where}: weights do not fit the model its {METADATA} describes ({detail} differs)")
 
 
 def _directory(path: str | Path) -> Path:

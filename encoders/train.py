@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from scipy.stats import kendalltau
+from torch import Tensor
 
 from archlatent.batch import ArchBatch
 from archlatent.encoders.base import LatentAutoencoder, build_encoder
@@ -83,32 +84,20 @@ def fit(
     heldout_exact (train_exact without a held-out set) reaches it. Raises ArchLatentError when the
     loss stops being finite.
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("label_batch", label_batch)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ArchLatentError(f"{name} must be a positive integer, got {value!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ArchLatentError(f"lr must be a finite number > 0, got {lr!r}")
+    _check_settings(epochs=epochs, batch_size=batch_size, label_batch=label_batch, lr=lr)
     if len(train) == 0:
         raise ArchLatentError("no training architectures")
     space, device = model.space, model.device
     data = space.to_tensors(list(train)).to(device)
     hold = space.to_tensors(list(heldout)).to(device) if len(heldout) else None
-    acc = torch.full((len(train),), float("nan"))
-    if labels:
-        for i, g in enumerate(train):
-            v = labels.get(g.key())
-            if v is not None:
-                acc[i] = float(v)
-    acc = acc.to(device)
-    labelled = torch.isfinite(acc).nonzero().squeeze(1)
-    use_labels = len(labelled) >= 2
-
+    acc, labelled = _label_targets(train, labels, device)
     fused = device.type in ("cpu", "cuda")  # one kernel per step: ~15 % faster for these small models
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused or None)
     steps = math.ceil(len(train) / batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps * epochs))
     shuffle = torch.Generator().manual_seed(int(seed))
     noise = torch.Generator(device=device).manual_seed(int(seed) + 1)
+    step = _Steps(model, optimizer, scheduler, data, acc, labelled, label_batch, shuffle, noise, lr)
     curves: list[dict[str, float]] = []
     elapsed = cpu = 0.0
     for epoch in range(1, epochs + 1):
@@ -116,27 +105,8 @@ def fit(
         model.train()
         perm = torch.randperm(len(train), generator=shuffle).to(device)
         sums = dict.fromkeys(("loss", "ops", "adj", "kl", "rank", "exact"), 0.0)
-        for step in range(steps):
-            idx = perm[step * batch_size : (step + 1) * batch_size]
-            rows = len(idx)
-            if use_labels:
-                extra = labelled
-                if len(labelled) > label_batch:
-                    extra = labelled[torch.randperm(len(labelled), generator=shuffle)[:label_batch].to(device)]
-                idx = torch.cat([idx, extra])
-            out = model.loss(data[idx], acc=acc[idx] if use_labels else None, generator=noise)
-            loss = out["loss"]
-            if not torch.isfinite(loss):
-                raise ArchLatentError(
-                    f"{model.name} pretraining on {space.name}: loss is {loss.item()} at epoch {epoch}, "
-                    f"batch {step + 1} of {steps} (lr {lr}); lower the learning rate or check the inputs"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            for k in sums:
-                sums[k] += float(out[k].detach()) * rows
+        for i in range(steps):
+            step(perm[i * batch_size : (i + 1) * batch_size], sums, f"epoch {epoch}, batch {i + 1} of {steps}")
         record: dict[str, float] = {"epoch": epoch}
         record.update({k: v / len(train) for k, v in sums.items() if k != "exact"})
         record["train_exact"] = sums["exact"] / len(train)
@@ -154,6 +124,63 @@ def fit(
             break
     model.eval()
     return curves
+
+
+def _check_settings(*, epochs: Any, batch_size: Any, label_batch: Any, lr: Any) -> None:
+    """ArchLatentError unless the counts are positive integers and `lr` a finite number > 0."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("label_batch", label_batch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ArchLatentError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ArchLatentError(f"lr must be a finite number > 0, got {lr!r}")
+
+
+def _label_targets(
+    train: Sequence[Genotype], labels: Mapping[str, float] | None, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """(accuracy per training architecture, NaN where unlabelled; the labelled rows)."""
+    acc = torch.full((len(train),), float("nan"))
+    if labels:
+        for i, g in enumerate(train):
+            v = labels.get(g.key())
+            if v is not None:
+                acc[i] = float(v)
+    acc = acc.to(device)
+    return acc, torch.isfinite(acc).nonzero().squeeze(1)
+
+
+class _Steps:
+    """One optimizer step on a minibatch (plus up to `label_batch` labelled rows for the ranking term,
+    when at least two are labelled), adding its losses to the epoch's sums."""
+
+    def __init__(self, model: LatentAutoencoder, optimizer: torch.optim.Optimizer, scheduler: Any, data: ArchBatch,
+                 acc: Tensor, labelled: Tensor, label_batch: int, shuffle: torch.Generator, noise: torch.Generator,
+                 lr: float) -> None:
+        self.model, self.optimizer, self.scheduler, self.data = model, optimizer, scheduler, data
+        self.acc, self.labelled, self.label_batch, self.shuffle, self.noise, self.lr = acc, labelled, label_batch, shuffle, noise, lr
+        self.use_labels = len(labelled) >= 2
+
+    def __call__(self, idx: Tensor, sums: dict[str, float], where: str) -> None:
+        rows = len(idx)
+        if self.use_labels:
+            extra = self.labelled
+            if len(self.labelled) > self.label_batch:
+                pick = torch.randperm(len(self.labelled), generator=self.shuffle)[: self.label_batch]
+                extra = self.labelled[pick.to(self.labelled.device)]
+            idx = torch.cat([idx, extra])
+        out = self.model.loss(self.data[idx], acc=self.acc[idx] if self.use_labels else None, generator=self.noise)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise ArchLatentError(
+                f"{self.model.name} pretraining on {self.model.space.name}: loss is {loss.item()} at {where} "
+                f"(lr {self.lr}); lower the learning rate or check the inputs"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        for k in sums:
+            sums[k] += float(out[k].detach()) * rows
 
 
 def heldout_exact(

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import (
-    bo,  # noqa: F401  (registers)
-    cso,  # noqa: F401  (registers)
-    lamcts,  # noqa: F401  (registers)
-    nao,  # noqa: F401  (registers)
-    nsga2,  # noqa: F401  (registers)
-)
+from archlatent.registry import import_plugins
+
 from .base import OPTIMIZERS, Optimizer, OptimizerError
+
+import_plugins(__name__, __path__)  # registers every file's optimizer
 
 __all__ = ["OPTIMIZERS", "Optimizer", "OptimizerError", "get_optimizer"]
 

@@ -14,7 +14,6 @@ import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -47,9 +46,6 @@ class Optimizer(ABC):
     # a portfolio divides it among its members (`member_settings`).
     batch_setting: ClassVar[str | None] = None
     batch_min: ClassVar[int] = 1
-    # Defaults that replace the constructor's when a screen (`archlatent.screen`) keeps only the best share
-    # of each ask by a cheap answer; settings a user gives still win (`archlatent.run.build` applies them).
-    screened_settings: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     @classmethod
     def member_settings(cls, settings: Mapping[str, Any], members: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ points of the leaf, each in the smallest box (side doubling) that is not wholly 
 where every SVM on the path agrees with the path; a Gaussian process (Matern-5/2 kernel, noise standard
 deviation `noise` = 0.1 in f's units, the reference's alpha = 0.1^2) ranks them by expected improvement
 (xi = 0.001 below the best GP mean at the told points) and the best `batch` (1, as the reference) are
-asked. Under a screen (`screened_settings`) the defaults are `batch` 4 and `cp` 1 instead.
+asked (the NB201 recipe, `archlatent.recipes`, asks 4 with Cp 1 under its screen).
 
 Our choices: minimization throughout (the good child has the lower mean f; UCT is x_bar - 2 Cp sqrt(2
 ln n_parent / n), the paper's form, lowest first); Cp counts in units of the spread (max - min) of the
@@ -29,24 +29,13 @@ from the dual coefficients in numpy, and KMeans(2) (k-means++ seeding, then Lloy
 written here, because scikit-learn's per-call overhead (milliseconds) would dominate.
 
 Defaults (`n_init` 20, as NAO's first ask; `bound` 2 in the latent strategy's standardized coordinates)
-were chosen on NB201 CIFAR-10 latent search, seeds 100-149 (the benchmark reports 0-99): mean test
-accuracy at 100 queries 94.31 (bound 3), 94.32-94.34 (bound 2), and within 0.03 of these for bound 1.5,
-cp 0.05 or 0.5, leaf_size 10, n_init 10, noise 1.0 or batch 5 / 10 (NAO on those seeds: 94.37). The
-screened defaults, `batch` 4 and `cp` 1 (0.6.0), were chosen with the 0.5.0 screen
-(`archlatent.screen`), which keeps the best third of each ask by a cheap answer and so needs asks of
-several cells (one cell is not screened), on search seeds 100-139: with cp 0.1, batch 4 gave 94.350 /
-94.373 and 94.333 / 94.355 at 50 / 100 queries on pretraining seeds 1 and 2, against 94.289 / 94.324 and
-94.302 / 94.315 for batch 1 and 94.336 / 94.358 and 94.294 / 94.355 for batch 7; over pretraining seeds
-1-4, batch 4 with cp 0.1 / 0.5 / 1 gave 94.324 / 94.337 / 94.346 at 50 and 94.341 / 94.373 / 94.373 at
-100 (cp 0.1 stalled on pretraining seed 4, 94.262 at 100; cp 2, seeds 1 and 4 only, 94.324 / 94.373),
-NAO 94.323 / 94.372. Without a screen they lose (BENCHMARKS.md section 2, `--screen none`), so they
-apply only under one.
+were chosen on NB201 CIFAR-10 latent search; the figures are in BENCHMARKS.md (section 2, "lamcts's
+settings").
 """
 
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -93,7 +82,6 @@ class LAMCTS(Optimizer):
 
     batch_setting = "n_init"  # the first ask's design; later asks hold `batch` points
     batch_min = 2
-    screened_settings = MappingProxyType({"batch": 4, "cp": 1.0})
 
     def __init__(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 
 import numpy as np
@@ -179,14 +178,6 @@ def test_seed_warm_start(name: str) -> None:
     opt.ask()
     with pytest.raises(OptimizerError, match="while an ask is pending"):
         opt.seed(points, f, feasible)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_screened_settings_are_settings_the_optimizer_takes(name: str) -> None:
-    """`screened_settings` (defaults under a screen, `archlatent.run.build`) must name constructor settings."""
-    settings = optimizers.OPTIMIZERS.get(name).screened_settings
-    assert set(settings) <= set(inspect.signature(optimizers.OPTIMIZERS.get(name).__init__).parameters) - {"self", "dim"}
-    run(make(name, **settings), 3)
 
 
 def test_get_optimizer_checks_names_and_settings() -> None:

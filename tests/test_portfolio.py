@@ -112,7 +112,7 @@ def _nb101_model():
 
 def test_every_member_learns_every_evaluation(pair, nb201_table):
     space = get_space("nb201")
-    strategy = STRATEGIES.create("latent", space, model=pair, optimizer="nao", seed=3)
+    strategy = STRATEGIES.create("portfolio", space, model=pair, optimizer="nao", seed=3)
     assert [m.optimizer.top_k for m in strategy.members] == [10, 10]
     result = search(space, strategy, TabularEvaluator(nb201_table, "cifar10"), budget=45)
     assert result.queries == 45
@@ -123,9 +123,9 @@ def test_every_member_learns_every_evaluation(pair, nb201_table):
 
 def test_a_portfolio_of_one_searches_exactly_as_its_model(tiny_model, nb201_table):
     space = get_space("nb201")
-    runs = [search(space, STRATEGIES.create("latent", space, model=m, optimizer=o, seed=5),
+    runs = [search(space, STRATEGIES.create(name, space, model=m, optimizer=o, seed=5),
                    TabularEvaluator(nb201_table, "cifar10"), budget=30)
-            for o in ("nao", "cso") for m in (tiny_model, Portfolio([tiny_model]))]
+            for o in ("nao", "cso") for name, m in (("latent", tiny_model), ("portfolio", Portfolio([tiny_model])))]
     for bare, wrapped in (runs[:2], runs[2:]):
         assert [h["key"] for h in bare.history] == [h["key"] for h in wrapped.history]
 
@@ -175,70 +175,6 @@ def test_a_resumed_portfolio_search_repeats_the_uninterrupted_one(nb201_csv, tmp
     assert resumed["queries"] == 45
 
 
-@pytest.mark.parametrize("optimizer", ["nao", "cso"])
-def test_neighbours_of_the_best_join_each_ask_ranked_by_the_members(pair, nb201_table, optimizer):
-    space = get_space("nb201")
-    strategy = STRATEGIES.create("latent", space, model=pair, optimizer=optimizer, neighbours=3, rank=False, seed=1)
-    result = search(space, strategy, TabularEvaluator(nb201_table, "cifar10"), budget=40)
-    best = max(result.history, key=lambda h: h["valid_acc"])
-    assert strategy._best is not None and strategy._best[1].key() == best["key"]
-    asked = strategy.ask()
-    members = sum(m.rows for m in strategy.members)
-    tail, ring = asked[members:], {g.key(): g for g in space.neighbours(strategy._best[1]) if g.key() not in result.metrics}
-    assert len(tail) == 3 and all(g.key() in ring for g in tail)
-    if optimizer == "nao":  # cso has no predictor (random order) and is told repeats too
-        # every evaluation, polished ones included, reached every member once
-        assert all(int(m.optimizer.history()[2].sum()) == 40 for m in strategy.members)
-        rest = [g for k, g in ring.items() if k not in {t.key() for t in tail}]
-        score = lambda gs: sum(m.optimizer.predict(m.standard(gs)) for m in strategy.members)
-        assert float(score(tail).max()) <= float(score(rest).min())  # the members' favourites
-
-
-def test_rank_asks_the_best_predicted_first_and_tells_each_member_its_own_rows(pair, nb201_table):
-    """`rank` only reorders an ask: the same proposals, best mean prediction first, undecodable last;
-    each member is told what it would be told unranked."""
-    import torch
-
-    from archlatent.strategies.base import Told
-
-    space, evaluator = get_space("nb201"), TabularEvaluator(nb201_table, "cifar10")
-    rng = np.random.default_rng(0)
-    labelled = list({g.key(): g for g in (space.sample(rng) for _ in range(30))}.values())
-    metrics = evaluator.evaluate(labelled)
-    twins = []
-    for rank in (True, False):
-        strategy = STRATEGIES.create("latent", space, model=pair, optimizer="nao", rank=rank, seed=4)
-        strategy.attach(set())
-        strategy.warm_start(labelled, metrics)
-        twins.append((strategy, strategy.ask()))
-    (ranked, asked), (plain, unranked) = twins
-    assert sorted(g.key() for g in asked if g) == sorted(g.key() for g in unranked if g) and len(asked) == len(unranked)
-    assert asked != unranked  # 30 labels make the predictors disagree with the members' order
-    valid = [g for g in asked if g is not None]
-    assert asked[: len(valid)] == valid  # undecodable rows last
-    scores = ranked._predict(valid)
-    assert scores is not None and bool((scores[1:] >= scores[:-1]).all())
-    for strategy, rows in twins:
-        strategy.tell([Told(g, None, "invalid") if g is None else Told(g, evaluator.evaluate([g])[0], "new") for g in rows])
-    for a, b in zip(ranked.members, plain.members):
-        assert all(torch.equal(x, y) for x, y in zip(a.optimizer.history(), b.optimizer.history()))
-        assert a.optimizer.step_sizes == b.optimizer.step_sizes
-    rows = ranked.ask()
-    with pytest.raises(ArchLatentError, match=f"got 1 answers for an ask of {len(rows)} rows"):
-        ranked.tell([Told(None, None, "invalid")])
-
-
-def test_neighbours_setting_is_checked(pair):
-    space = get_space("nb201")
-    with pytest.raises(ArchLatentError, match="neighbours must be an int >= 0"):
-        STRATEGIES.create("latent", space, model=pair, neighbours=-1)
-    with pytest.raises(ArchLatentError, match="rank must be true or false"):
-        STRATEGIES.create("latent", space, model=pair, rank=3)
-    with pytest.raises(ArchLatentError, match="needs a single objective"):
-        STRATEGIES.create("latent", space, model=pair, optimizer="nsga2", neighbours=2,
-                          objectives=("valid_acc", "params_mb"))
-
-
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_predict_is_none_or_ranks_like_the_told_values(name):
     """`predict` is an optimizer's own model of the first objective: None, or it orders told points."""
@@ -274,9 +210,11 @@ def test_flags_reach_the_members_neighbours_and_rank_settings(nb201_csv, pair):
                                             "--neighbours", "0", "--no-rank"]))
     assert config.pretrain == {"members": 2} and config.strategy_kwargs == {"neighbours": 0, "rank": False}
     parts = build(config, model=pair)
-    assert parts.strategy.neighbours == 0 and not parts.strategy.rank and len(parts.strategy.members) == 2
-    default = build(config.replace(strategy_kwargs={}), model=pair).strategy
-    assert default.neighbours == 2 and default.rank  # the defaults
+    assert [(s.name, getattr(s, "count", None)) for s in parts.stages] == [("repair", None), ("neighbours", 0), ("screen", None)]
+    assert parts.strategy.name == "portfolio" and len(parts.strategy.members) == 2
+    default = build(config.replace(strategy_kwargs={}), model=pair)
+    assert [(s.name, getattr(s, "count", None)) for s in default.stages] == [
+        ("repair", None), ("neighbours", 2), ("rank", None), ("screen", None)]  # the nb201 recipe
 
 
 def test_benchmark_gives_strategy_and_optimizer_settings_only_to_their_own(nb201_csv, tiny_model, tmp_path, capsys):

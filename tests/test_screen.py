@@ -15,9 +15,9 @@ from archlatent.errors import ArchLatentError, DataError
 from archlatent.evaluators.tabular import TabularEvaluator
 from archlatent.journal import Journal
 from archlatent.run import build, identity, run_search
-from archlatent.screen import Screen
 from archlatent.search import search
 from archlatent.spaces import get_space
+from archlatent.stages.screen import Screen
 from archlatent.strategies.base import Strategy, Told
 
 
@@ -128,27 +128,32 @@ def test_auto_screens_a_single_objective_on_its_12_epoch_column_and_nothing_else
 def test_under_the_screen_an_optimizer_takes_its_screened_defaults_and_given_settings_win(nb201_csv, tiny_model):
     base = SearchConfig(space="nb201", optimizer="lamcts", evaluator_kwargs={"bench": str(nb201_csv)})
     screened = build(base, model=tiny_model)
-    lamcts = screened.strategy.members[0].optimizer
-    assert (lamcts.batch, lamcts.cp) == (4, 1.0) and "lamcts: batch 4, cp 1.0 under the screen" in " ".join(screened.notes)
+    lamcts = screened.strategy.optimizer
+    assert (lamcts.batch, lamcts.cp) == (4, 1.0) and "lamcts: batch 4, cp 1.0 under the screen (the nb201 recipe)" in " ".join(screened.notes)
     assert screened.config.optimizer_kwargs == {}  # the config keeps what the user gave
     plain = build(base.replace(screen="none"), model=tiny_model)
-    assert (plain.strategy.members[0].optimizer.batch, plain.strategy.members[0].optimizer.cp) == (1, 0.1)
+    assert (plain.strategy.optimizer.batch, plain.strategy.optimizer.cp) == (1, 0.1)
     assert not any(n.startswith("lamcts:") for n in plain.notes)
-    mine = build(base.replace(optimizer_kwargs={"batch": 2}), model=tiny_model).strategy.members[0].optimizer
+    mine = build(base.replace(optimizer_kwargs={"batch": 2}), model=tiny_model).strategy.optimizer
     assert (mine.batch, mine.cp) == (2, 1.0)
     nao = build(base.replace(optimizer="nao"), model=tiny_model)
     assert nao.screen is not None and not any(n.startswith("nao:") for n in nao.notes)  # nao has none
 
 
-def test_a_journal_from_before_the_screened_defaults_is_not_resumed_with_them(nb201_csv, tiny_model, tmp_path):
+def test_a_run_written_with_another_recipe_is_refused_naming_the_field(nb201_csv, tiny_model, tmp_path):
+    """The recipe (lamcts's screened batch 4 / Cp 1 included) is recorded whole; a journal or a config
+    written with another one is not resumed with today's."""
     config = SearchConfig(space="nb201", optimizer="lamcts", budget=12, evaluator_kwargs={"bench": str(nb201_csv)},
                           out=str(tmp_path))
-    ident = identity(build(config, model=tiny_model))
-    assert ident["screened_settings"] == {"batch": 4, "cp": 1.0}
-    Journal(tmp_path / "journal.sqlite", {k: v for k, v in ident.items() if k != "screened_settings"}).close()  # 0.5.0's
-    with pytest.raises(DataError, match="belongs to another run .*screened_settings"):
+    parts = build(config, model=tiny_model)
+    ident = identity(parts)
+    assert ident["recipe"]["screened"]["lamcts"] == {"batch": 4, "cp": 1.0} == parts.config.recipe["screened"]["lamcts"]
+    Journal(tmp_path / "journal.sqlite", {k: v for k, v in ident.items() if k != "recipe"}).close()  # 0.6.0's
+    with pytest.raises(DataError, match="belongs to another run .*recipe"):
         run_search(config, parts=build(config, model=tiny_model))
-    assert "screened_settings" not in identity(build(config.replace(screen="none"), model=tiny_model))
+    old = dict(parts.config.recipe, screened={"lamcts": {"batch": 1, "cp": 1.0}})
+    with pytest.raises(ConfigError, match=r"recipe\.screened\.lamcts\.batch: 1, now 4"):
+        build(config.replace(recipe=old), model=tiny_model)
 
 
 def test_bad_screens_are_refused_with_one_message(nb201_csv, nb101_csv, nb201_table):

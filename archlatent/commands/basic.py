@@ -24,8 +24,9 @@ KINDS = {
     "strategies": ("archlatent.strategies", "STRATEGIES"),
     "optimizers": ("archlatent.optimizers", "OPTIMIZERS"),
     "encoders": ("archlatent.encoders", "ENCODERS"),
-    "evaluators": ("archlatent.run", "EVALUATORS"),
+    "evaluators": ("archlatent.evaluators", "EVALUATORS"),
     "executors": ("archlatent.executors", "EXECUTORS"),
+    "stages": ("archlatent.stages", "STAGES"),
     "datasets": ("archlatent.oneshot.data", "DATASETS"),
     "samplers": ("archlatent.oneshot.samplers", "SAMPLERS"),
     "supernets": ("archlatent.oneshot.nets", "SUPERNETS"),
@@ -43,8 +44,9 @@ def run_spaces(args: argparse.Namespace) -> int:
 
 
 def _setup_list(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", choices=[*KINDS, "metrics"],
-                   help="what to list (default: every registry and the metrics of --space's table)")
+    p.add_argument("kind", nargs="?", choices=[*KINDS, "metrics", "recipes"],
+                   help="what to list (default: every registry and the metrics of --space's table; "
+                   "recipes: each space's defaults, whole)")
     p.add_argument("--space", help="with `metrics`: the space whose benchmark table to read (default nb201)")
     bench_args(p)
 
@@ -53,6 +55,11 @@ def _setup_list(p: argparse.ArgumentParser) -> None:
 def run_list(args: argparse.Namespace) -> int:
     if args.kind == "metrics":
         emit(_metrics(args))
+        return 0
+    if args.kind == "recipes":
+        from archlatent.recipes import RECIPES
+
+        emit({name: r.to_dict() for name, r in RECIPES.items()})
         return 0
     out: dict[str, object] = {}
     for kind in [args.kind] if args.kind else list(KINDS):

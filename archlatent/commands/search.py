@@ -22,8 +22,8 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
     """The flags that map onto `SearchConfig` (defaults in the help; only typed flags reach the config)."""
     from archlatent.config import SearchConfig
     from archlatent.encoders import ENCODERS
+    from archlatent.evaluators import EVALUATORS
     from archlatent.optimizers import OPTIMIZERS
-    from archlatent.run import EVALUATORS
     from archlatent.strategies import STRATEGIES
 
     d = SearchConfig(space="nb201")
@@ -74,50 +74,50 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The `SearchConfig` of the typed flags over the --config file over the defaults."""
+    """The `SearchConfig` of the typed flags over the --config file over the defaults, every plugin
+    setting checked (`archlatent.plugin_settings`)."""
+    from archlatent.config import SearchConfig, merge
+    from archlatent.plugin_settings import check_config
+
     typed = vars(args)
-    over: dict[str, Any] = {k: typed[k] for k in ("space", "dataset", "encoder", "checkpoint", "labels", "labels_file",
-                                                   "budget", "seed", "allow_test_objective", "screen", "screen_keep") if k in typed}
+    over = overrides(typed)
+    if "config" in typed:
+        config = SearchConfig.from_toml(typed["config"], **over)
+    else:
+        config = SearchConfig.from_dict(merge({}, over), source="flags")
+    check_config(config)  # every plugin setting, before a folder is claimed or a model pretrained
+    return config
+
+
+#: Flags that are a plugin's setting: flag -> (config key, setting).
+_PLUGIN_FLAGS = {
+    "remap": ("strategy", "remap"), "rank": ("strategy", "rank"), "neighbours": ("strategy", "neighbours"),
+    "bench": ("evaluator", "bench"), "supernet": ("evaluator", "checkpoint"), "pool": ("evaluator", "pool"),
+    "evaluator": ("evaluator", "name"), "address": ("executor", "address"), "workers": ("executor", "workers"),
+    "cpus_per_eval": ("executor", "cpus_per_eval"), "gpus_per_eval": ("executor", "gpus_per_eval"),
+    "executor": ("executor", "name"), "samples": ("pretrain", "samples"), "epochs": ("pretrain", "epochs"),
+    "members": ("pretrain", "members"),
+}
+_PLAIN_FLAGS = ("space", "dataset", "encoder", "checkpoint", "labels", "labels_file", "budget", "seed",
+                "allow_test_objective", "screen", "screen_keep")
+
+
+def overrides(typed: dict[str, Any]) -> dict[str, Any]:
+    """The config settings (`SearchConfig.to_dict`-shaped) that the typed flags give."""
+    over: dict[str, Any] = {k: typed[k] for k in _PLAIN_FLAGS if k in typed}
     if "objectives" in typed:
         over["objectives"] = typed["objectives"].split(",")
     if "optimizer" in typed:
         over["optimizer"] = {"name": typed["optimizer"]}
-        over.setdefault("strategy", {"name": typed.get("strategy", "latent")})
+        over["strategy"] = {"name": typed.get("strategy", "latent")}
     if "strategy" in typed:
         over["strategy"] = {"name": typed["strategy"]}
-    if "remap" in typed:
-        over.setdefault("strategy", {})["remap"] = False
-    if "rank" in typed:
-        over.setdefault("strategy", {})["rank"] = False
-    if "neighbours" in typed:
-        over.setdefault("strategy", {})["neighbours"] = typed["neighbours"]
-    evaluator = {k: typed[n] for k, n in (("bench", "bench"), ("checkpoint", "supernet"), ("pool", "pool")) if n in typed}
-    if "evaluator" in typed:
-        evaluator["name"] = typed["evaluator"]
-    if evaluator:
-        over["evaluator"] = evaluator
-    executor = {k: typed[k] for k in ("address", "workers", "cpus_per_eval", "gpus_per_eval") if k in typed}
-    if "executor" in typed:
-        executor["name"] = typed["executor"]
-    if executor:
-        over["executor"] = executor
-    pretrain = {k: typed[k] for k in ("samples", "epochs", "members") if k in typed}
-    if pretrain:
-        over["pretrain"] = pretrain
+    for flag, (key, setting) in _PLUGIN_FLAGS.items():
+        if flag in typed:
+            over.setdefault(key, {})[setting] = typed[flag]
     if typed.get("threads") is not None:  # --threads (the CLI's global flag) is the run's
         over["threads"] = typed["threads"]
-    return _checked(typed.get("config"), over)
-
-
-def _checked(path: Path | None, over: dict[str, Any]) -> Any:
-    """The config of the --config file `path` (if any) under the flags `over`, every plugin setting checked
-    (before a folder is claimed or a model pretrained)."""
-    from archlatent.config import SearchConfig, merge
-    from archlatent.plugin_settings import check_config
-
-    config = SearchConfig.from_toml(path, **over) if path is not None else SearchConfig.from_dict(merge({}, over), source="flags")
-    check_config(config)
-    return config
+    return over
 
 
 def _setup_search(p: argparse.ArgumentParser) -> None:
@@ -205,11 +205,11 @@ def _resumed(args: argparse.Namespace) -> Any:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ArchLatentError(f"cannot resume {args.resume}: {path.name} unreadable ({err})") from None
-    typed = set(vars(args)) & {"space", "dataset", "strategy", "optimizer", "encoder", "checkpoint", "labels", "seed",
-                               "objectives", "evaluator", "bench", "supernet", "config", "remap", "samples", "epochs",
-                               "screen", "screen_keep"}
+    from archlatent.config import RESUMABLE
+
+    typed = sorted(k for k, v in vars(args).items() if k == "config" or set(overrides({k: v})) - set(RESUMABLE))
     if typed:
-        raise ArchLatentError(f"--resume continues the run as it was configured; it cannot change {sorted(typed)}")
+        raise ArchLatentError(f"--resume continues the run as it was configured; it cannot change {typed}")
     if isinstance(data, dict) and {"remap", "bench", "supernet", "samples", "epochs"} & set(data):  # 0.1's flat keys
         raise ArchLatentError(f"cannot resume {args.resume}: it was written by archlatent 0.1 (an older config "
                               "layout); start a new run with --out")

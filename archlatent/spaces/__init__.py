@@ -1,11 +1,6 @@
 """Search spaces, one file each, registered by name in `SPACES`."""
 
-from archlatent.spaces import (
-    darts,  # noqa: F401  (registers)
-    nb101,  # noqa: F401  (registers)
-    nb201,  # noqa: F401  (registers)
-    nbgraph,  # noqa: F401  (registers)
-)
+from archlatent.registry import import_plugins
 from archlatent.spaces.base import SPACES, SearchSpace
 
 __all__ = ["SPACES", "SearchSpace", "get_space"]
@@ -14,3 +9,6 @@ __all__ = ["SPACES", "SearchSpace", "get_space"]
 def get_space(name: str) -> SearchSpace:
     """A fresh instance of the space registered as `name`."""
     return SPACES.get(name)()
+
+
+import_plugins(__name__, __path__)  # registers every file's space (last: some import get_space)

@@ -1,7 +1,9 @@
 """Search strategies over genotypes, one file each, registered by name in `STRATEGIES`: the baselines
 (`random`, `rea`, `local`) and `latent` (a registered latent optimizer driven through an autoencoder)."""
 
-from archlatent.strategies import lanas, latent, local, random, rea  # noqa: F401  (registers)
+from archlatent.registry import import_plugins
 from archlatent.strategies.base import STRATEGIES, Strategy, Told
+
+import_plugins(__name__, __path__)  # registers every file's strategy
 
 __all__ = ["STRATEGIES", "Strategy", "Told"]

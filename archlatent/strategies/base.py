@@ -29,7 +29,7 @@ Status = Literal["new", "repeat", "invalid", "skipped"]
 class Told:
     """The fate of one proposal: ``new`` (evaluated now), ``repeat`` (evaluated before: metrics are
     the earlier ones), ``invalid`` (no valid architecture; no genotype), ``skipped`` (valid and new
-    but not evaluated: the budget was spent, or a `Screen` left it out; no metrics)."""
+    but not evaluated: the budget was spent, or a screen left it out; no metrics)."""
 
     genotype: Genotype | None
     metrics: Mapping[str, float] | None
@@ -47,6 +47,8 @@ class Strategy(ABC):
     name: ClassVar[str] = ""
     needs_model: ClassVar[bool] = False
     multi_objective: ClassVar[bool] = False
+    #: Whether `tell` also takes the rows stages added to an ask (`archlatent.stages`), after its own.
+    takes_extra_rows: ClassVar[bool] = False
 
     def __init__(
         self, space: SearchSpace, *, objectives: Sequence[str] = ("valid_acc",), seed: int | np.random.Generator | None = None
@@ -85,7 +87,8 @@ class Strategy(ABC):
 
     @abstractmethod
     def tell(self, told: Sequence[Told]) -> None:
-        """What became of the last proposals, in order, one `Told` per proposal."""
+        """What became of the last proposals, in order, one `Told` per proposal (then, with
+        ``takes_extra_rows``, one per row the stages added)."""
 
     def warm_start(self, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
         """Architectures evaluated before the search began (labels); baselines ignore them."""
