@@ -30,10 +30,15 @@ def check_config(config: SearchConfig) -> None:
     from archlatent.optimizers import OPTIMIZERS
     from archlatent.strategies import STRATEGIES
 
-    check_settings(STRATEGIES, config.strategy, config.strategy_kwargs, "strategy")
+    strategy = STRATEGIES.get(config.strategy)
+    settings = dict(config.strategy_kwargs)
+    if strategy.needs_model:  # its stage switches are the stages' settings, checked as `build` makes them
+        from archlatent.run import STAGE_SETTINGS
+
+        settings = {k: v for k, v in settings.items() if k not in STAGE_SETTINGS}
+    check_settings(STRATEGIES, config.strategy, settings, "strategy")
     check_settings(EVALUATORS, config.evaluator, config.evaluator_kwargs, "evaluator")
     check_settings(EXECUTORS, config.executor, config.executor_kwargs, "executor")
-    strategy = STRATEGIES.get(config.strategy)
     if strategy.needs_model:
         check_settings(OPTIMIZERS, config.optimizer, config.optimizer_kwargs, "optimizer")
         if config.checkpoint is None:
