@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from archlatent.checks import is_int
 from archlatent.config import SearchConfig
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS
@@ -106,7 +107,7 @@ def run_benchmark(
     """
     if config.evaluator != "tabular":
         raise ArchLatentError("the benchmark protocol needs a tabular evaluator (it reports test accuracy)")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+    if not is_int(seeds) or seeds < 1:
         raise ArchLatentError(f"seeds must be an integer >= 1, got {seeds!r}")
     resolved = {m: resolve_method(m) for m in methods}
     _check_methods(config, resolved.values())

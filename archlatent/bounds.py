@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 
 #: name -> (lowest, highest) allowed value.
@@ -75,7 +76,7 @@ class BoundError(ArchLatentError, ValueError):
 def check(name: str, value: Any, where: str = "") -> int:
     """`value` as an int, or BoundError naming `where` / `name` and the allowed range."""
     low, high = BOUNDS[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if not is_int(value) or value < low:
         raise BoundError(f"{where or name} must be an integer >= {low}, got {shown(value)}")
     if value > high:
         raise BoundError(f"{where or name} must be an integer <= {high:,} (far beyond any useful run), got {shown(value)}")

@@ -35,6 +35,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from archlatent.bounds import BoundError, check_all
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 
 #: Config keys whose value is a plugin: a name, or a table with ``name`` and the plugin's settings.
@@ -207,7 +208,7 @@ def _check(config: SearchConfig) -> None:
         value = getattr(config, name)
         if value is None and name == "threads":
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        if not is_int(value) or value < low:
             raise ConfigError(f"`{name}` must be an integer >= {low}, got {value!r:.200}")
     try:  # upper bounds, and the integer settings of the plugin and pretrain tables, from one table
         check_all({k: getattr(config, k) for k in ("budget", "seed", "labels", "threads")}, "`")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from archlatent.checks import is_int
 from archlatent.evaluation import Answers, SearchError
 from archlatent.evaluators.base import Evaluator
 from archlatent.executors.base import Executor, LocalExecutor
@@ -188,7 +189,7 @@ def search(
     threads during the call (0: torch's own; `archlatent.threads`).
     """
     labelled = dict(labelled or {})
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= len(labelled):
+    if not is_int(budget) or budget <= len(labelled):
         raise SearchError(f"budget {budget!r} leaves nothing to search after {len(labelled)} labelled architectures")
     start = time.perf_counter()
     stages = [*stages, *([screen] if screen is not None else [])]

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 
 #: Intra-op threads a front-door call uses unless told otherwise.
@@ -30,7 +31,7 @@ def check_threads(threads: Any) -> int:
     """`threads` as a count (None: the default); ArchLatentError unless an integer >= 0."""
     if threads is None:
         return DEFAULT_THREADS
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+    if not is_int(threads) or threads < 0:
         raise ArchLatentError(f"threads must be an integer >= 0 (0: torch's own setting), got {threads!r:.200}")
     return threads
 

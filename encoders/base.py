@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from archlatent.batch import ArchBatch
+from archlatent.checks import is_int
 from archlatent.encoders.layers import mlp, nonneg_float, positive_int, resolve_space
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
@@ -76,7 +77,7 @@ class LatentAutoencoder(nn.Module, ABC):
         self.margin = nonneg_float("margin", margin)
         self.rank_weight = nonneg_float("rank_weight", rank_weight)
         score_hidden = positive_int("score_hidden", score_hidden)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        if not is_int(seed, numpy=True):
             raise ArchLatentError(f"seed must be an integer, got {seed!r}")
         #: Everything needed to rebuild this model (checkpoint metadata); JSON-able.
         self.hparams: dict[str, Any] = {

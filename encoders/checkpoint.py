@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from archlatent.bounds import BOUNDS, MAX_PARAMS, check_all, shown
+from archlatent.checks import is_int
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder
 from archlatent.encoders.layers import resolve_space
 from archlatent.errors import ArchLatentError, CheckpointError
@@ -49,7 +50,7 @@ def _check_hparams(where: str, hparams: Mapping[str, Any]) -> None:
     """CheckpointError for a size hyperparameter or seed outside `archlatent.bounds`, or a float not finite."""
     for name in (*LIMITS, "seed"):
         value, (low, high) = hparams.get(name), BOUNDS[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+        if value is not None and (not is_int(value) or not low <= value <= high):
             raise CheckpointError(f"{where}: hyperparameter {name}={shown(value)} is outside {low}..{high}")
     for name, value in hparams.items():
         if isinstance(value, float) and not math.isfinite(value):

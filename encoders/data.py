@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.spaces import SearchSpace
@@ -53,7 +54,7 @@ def distinct_architectures(space: SearchSpace, samples: int | None, rng: np.rand
     """
     size = space.size()
     samples = resolve_samples(space, samples)
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
+    if not is_int(samples, numpy=True) or samples < 2:
         raise ArchLatentError(f"samples must be an integer >= 2, got {samples!r}")
     draws = space.enumerate() if size is not None and samples >= size else (space.sample(rng) for _ in range(samples))
     seen: set[Genotype] = set()
@@ -129,7 +130,7 @@ def make_dataset(
         if label_budget is None:
             used, rest = train_keys, hold_keys
         else:
-            if isinstance(label_budget, bool) or not isinstance(label_budget, (int, np.integer)) or label_budget < 0:
+            if not is_int(label_budget, numpy=True) or label_budget < 0:
                 raise ArchLatentError(f"label_budget must be an integer >= 0, got {label_budget!r}")
             if label_budget > len(train_keys):
                 raise ArchLatentError(

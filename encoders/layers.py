@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from torch import Tensor, nn
 
+from archlatent.checks import is_int, is_number
 from archlatent.errors import ArchLatentError
 from archlatent.spaces import SearchSpace, get_space
 
@@ -42,12 +42,12 @@ def mlp(sizes: Sequence[int], *, last_bias: bool = True) -> nn.Sequential:
 
 
 def positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_int(value, numpy=True) or value < 1:
         raise ArchLatentError(f"encoder hyperparameter {name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def nonneg_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not is_number(value) or not math.isfinite(value) or value < 0:
         raise ArchLatentError(f"encoder hyperparameter {name} must be a finite number >= 0, got {value!r}")
     return float(value)

@@ -22,6 +22,7 @@ from typing import Any, overload
 import numpy as np
 
 from archlatent.bounds import BOUNDS, check
+from archlatent.checks import is_int
 from archlatent.encoders.base import LatentAutoencoder
 from archlatent.encoders.checkpoint import METADATA, _digest, load, read_metadata, save
 from archlatent.errors import ArchLatentError, CheckpointError
@@ -80,7 +81,7 @@ class Portfolio(Sequence[LatentAutoencoder]):
 def member_seeds(seed: int, members: int) -> list[int]:
     """Pretraining seeds of a portfolio of `seed`: `seed` itself, then seeds spawned from it (distinct
     for every (seed, member), so the portfolios of different seeds share no member)."""
-    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+    if not is_int(members) or members < 1:
         raise ArchLatentError(f"members must be a positive int, got {members!r}")
     check("members", members)
     return [seed] + [int(np.random.SeedSequence([seed, j]).generate_state(1)[0]) for j in range(1, members)]

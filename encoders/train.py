@@ -21,6 +21,7 @@ from scipy.stats import kendalltau
 from torch import Tensor
 
 from archlatent.batch import ArchBatch
+from archlatent.checks import is_int
 from archlatent.encoders.base import LatentAutoencoder, build_encoder
 from archlatent.encoders.data import Dataset, make_dataset
 from archlatent.encoders.layers import resolve_space
@@ -129,7 +130,7 @@ def fit(
 def _check_settings(*, epochs: Any, batch_size: Any, label_batch: Any, lr: Any) -> None:
     """ArchLatentError unless the counts are positive integers and `lr` a finite number > 0."""
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("label_batch", label_batch)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if not is_int(value, numpy=True) or value < 1:
             raise ArchLatentError(f"{name} must be a positive integer, got {value!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ArchLatentError(f"lr must be a finite number > 0, got {lr!r}")

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from archlatent.batch import ArchBatch
+from archlatent.checks import is_int
 from archlatent.encoders.base import ENCODERS, LatentAutoencoder
 from archlatent.encoders.layers import masked_mean
 from archlatent.errors import ArchLatentError
@@ -85,7 +86,7 @@ class TransformerAutoencoder(LatentAutoencoder):
         **kwargs: Any,
     ) -> None:
         hidden = kwargs.get("hidden", 128)
-        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or hidden % heads:
+        if not is_int(heads) or heads < 1 or hidden % heads:
             raise ArchLatentError(f"heads must be a positive divisor of hidden={hidden}, got {heads!r}")
         if attn not in ("neighbours", "reach"):
             raise ArchLatentError(f"attn must be 'neighbours' or 'reach', got {attn!r}")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 from archlatent.pareto import nondominated
 from archlatent.registry import Registry
@@ -65,9 +66,9 @@ class Optimizer(ABC):
         return max(cls.batch_min, n)
 
     def __init__(self, dim: int, *, n_obj: int = 1, seed: int | np.random.Generator | None = None) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        if not is_int(dim) or dim < 1:
             raise OptimizerError(f"dim must be a positive int, got {dim!r}")
-        if isinstance(n_obj, bool) or not isinstance(n_obj, int) or n_obj < 1:
+        if not is_int(n_obj) or n_obj < 1:
             raise OptimizerError(f"n_obj must be a positive int, got {n_obj!r}")
         if n_obj > 1 and not self.multi_objective:
             raise OptimizerError(f"optimizer {type(self).__name__} is single-objective; got n_obj={n_obj}")

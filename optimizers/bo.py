@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from archlatent.checks import is_int
+
 from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 
@@ -38,7 +40,7 @@ class BO(Optimizer):
     ) -> None:
         super().__init__(dim, n_obj=n_obj, seed=seed)
         for label, value in (("batch", batch), ("n_init", n_init), ("candidates", candidates)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise OptimizerError(f"bo: {label} must be a positive int, got {value!r}")
         if not (beta >= 0.0 and local_scale > 0.0 and noise > 0.0):
             raise OptimizerError(f"bo: need beta >= 0, local_scale > 0, noise > 0; got {beta}, {local_scale}, {noise}")

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from archlatent.checks import is_int
+
 from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 
@@ -43,7 +45,7 @@ class CSO(Optimizer):
         phi: float = 0.0,
     ) -> None:
         super().__init__(dim, n_obj=n_obj, seed=seed)
-        if isinstance(swarm_size, bool) or not isinstance(swarm_size, int) or swarm_size < 2 or swarm_size % 2:
+        if not is_int(swarm_size) or swarm_size < 2 or swarm_size % 2:
             raise OptimizerError(f"cso: swarm_size must be an even int >= 2, got {swarm_size!r}")
         if not phi >= 0.0:
             raise OptimizerError(f"cso: phi must be >= 0, got {phi!r}")

@@ -44,6 +44,8 @@ from scipy.stats import norm, qmc
 from sklearn.svm import SVC
 from torch import Tensor
 
+from archlatent.checks import is_int
+
 from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 #: Sobol points drawn around each centre (a power of two keeps the design balanced).
@@ -101,7 +103,7 @@ class LAMCTS(Optimizer):
         super().__init__(dim, n_obj=n_obj, seed=seed)
         for label, value, low in (("n_init", n_init, 2), ("leaf_size", leaf_size, 2), ("candidates", candidates, 1),
                                   ("batch", batch, 1), ("gp_max", gp_max, 2)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if not is_int(value) or value < low:
                 raise OptimizerError(f"lamcts: {label} must be an int >= {low}, got {value!r}")
         if not (cp >= 0.0 and bound > 0.0 and noise >= 0.0):
             raise OptimizerError(f"lamcts: need cp >= 0, bound > 0, noise >= 0; got {cp!r}, {bound!r}, {noise!r}")

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from archlatent.checks import is_int
+
 from .base import OPTIMIZERS, Optimizer, OptimizerError
 
 
@@ -49,7 +51,7 @@ class NAO(Optimizer):
         super().__init__(dim, n_obj=n_obj, seed=seed)
         n_init = top_k if n_init is None else n_init
         for label, value in (("top_k", top_k), ("n_init", n_init), ("hidden", hidden), ("fit_steps", fit_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise OptimizerError(f"nao: {label} must be a positive int, got {value!r}")
         if not (0.0 < eta <= eta_max and growth > 1.0 and lr > 0.0):
             raise OptimizerError(

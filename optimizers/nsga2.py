@@ -20,6 +20,7 @@ from pymoo.core.sampling import Sampling
 from pymoo.core.termination import NoTermination
 from torch import Tensor
 
+from archlatent.checks import is_int
 from archlatent.pareto import hypervolume_at
 
 from .base import OPTIMIZERS, Optimizer, OptimizerError
@@ -53,7 +54,7 @@ class NSGA2(Optimizer):
         bound: float = 3.0,
     ) -> None:
         super().__init__(dim, n_obj=n_obj, seed=seed)
-        if isinstance(pop_size, bool) or not isinstance(pop_size, int) or pop_size < 2:
+        if not is_int(pop_size) or pop_size < 2:
             raise OptimizerError(f"nsga2: pop_size must be an int >= 2, got {pop_size!r}")
         if not bound > 0.0:
             raise OptimizerError(f"nsga2: bound must be > 0, got {bound!r}")

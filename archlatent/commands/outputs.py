@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from archlatent.checks import is_number
 from archlatent.errors import ArchLatentError
 
 LOCK = ".lock"
@@ -105,5 +106,5 @@ def _check_entry(path: Path, where: str, entry: Any) -> None:
     for name, value in entry.items():
         if name == "key" and isinstance(value, str) or name == "arch":
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_number(value) or not math.isfinite(value):
             raise ArchLatentError(f"{path}: `{where}.{str(name)[:40]}` must be a finite number, got {str(value)[:40]!r}")

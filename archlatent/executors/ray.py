@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import Cost, Evaluator
 from archlatent.executors.base import EXECUTORS, Executor, Outcome
@@ -81,13 +82,13 @@ class RayExecutor(Executor):
         max_retries: int = 3,
     ) -> None:
         self._ray = ray = _import_ray()
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        if workers is not None and (not is_int(workers) or workers < 1):
             raise ArchLatentError(f"ray executor: workers must be an integer >= 1, got {workers!r:.200}")
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cpus_per_eval, gpus_per_eval))
         if not (numbers and cpus_per_eval > 0 and gpus_per_eval >= 0):
             raise ArchLatentError(f"ray executor: need cpus_per_eval > 0 and gpus_per_eval >= 0, "
                                   f"got {cpus_per_eval!r:.50} and {gpus_per_eval!r:.50}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        if not is_int(max_retries) or max_retries < 0:
             raise ArchLatentError(f"ray executor: max_retries must be an integer >= 0, got {max_retries!r:.200}")
         self.cpus, self.gpus, self.max_retries = float(cpus_per_eval), float(gpus_per_eval), max_retries
         self._actors: list[Any] = []

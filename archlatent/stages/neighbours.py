@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.objectives import signed
@@ -28,7 +29,7 @@ class Neighbours(Stage):
     """
 
     def __init__(self, count: int = 2) -> None:
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        if not is_int(count) or count < 0:
             raise ArchLatentError(f"neighbours: count must be an int >= 0, got {count!r}")
         self.count = count
         self.best: tuple[float, Genotype] | None = None  # (loss, genotype) of the best told so far

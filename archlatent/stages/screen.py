@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from archlatent.checks import is_number
 from archlatent.errors import ArchLatentError
 from archlatent.evaluation import Answers, SearchError
 from archlatent.evaluators.base import Evaluator
@@ -33,7 +34,7 @@ class Screen(Stage):
     cheap = True
 
     def __init__(self, evaluator: Evaluator, metric: str, keep: float, share: float, journal: Journal | None = None) -> None:
-        if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        if not is_number(keep) or not 0 < keep <= 1:
             raise ArchLatentError(f"screen keep must be a share in (0, 1], got {keep!r:.100}")
         if metric not in evaluator.metrics:
             raise ArchLatentError(f"the screen's evaluator gives no {metric!r}; it gives {sorted(evaluator.metrics)}")

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.spaces.base import SearchSpace
@@ -63,7 +64,7 @@ class LaNAS(Strategy):
         super().__init__(space, objectives=objectives, seed=seed)
         for label, value, low in (("init", init, 1), ("retrain", retrain, 1), ("tries", tries, 1),
                                   ("pool_limit", pool_limit, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if not is_int(value) or value < low:
                 raise ArchLatentError(f"lanas: {label} must be an int >= {low}, got {value!r}")
         numbers_ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cp, unit))
         if not (numbers_ok and cp >= 0 and unit > 0):

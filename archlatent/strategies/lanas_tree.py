@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError
 
 
@@ -32,7 +33,7 @@ class LinearTree:
     the UCB counts losses in units of `unit`."""
 
     def __init__(self, height: int, n_features: int, unit: float = 100.0) -> None:
-        if isinstance(height, bool) or not isinstance(height, int) or height < 2:
+        if not is_int(height) or height < 2:
             raise ArchLatentError(f"lanas: height must be an int >= 2 (a root and its leaves), got {height!r}")
         self.height = height
         self.n_nodes = 2**height - 1

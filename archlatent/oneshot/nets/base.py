@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from archlatent.checks import is_int
 from archlatent.errors import ArchLatentError, InvalidArchitecture
 from archlatent.genotype import Genotype
 from archlatent.oneshot.nets.ops import BUILDERS
@@ -26,7 +27,7 @@ from archlatent.spaces.restrict import restriction_of
 def check_sizes(what: str, **sizes: Any) -> None:
     """ArchLatentError unless every size (channels, cells, classes) is a positive integer."""
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise ArchLatentError(f"{what}: {name} must be a positive integer, got {repr(value)[:200]}")
 
 
