@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from archlatent.checks import is_int
+from archlatent.bounds import check
 from archlatent.config import SearchConfig
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS
@@ -107,8 +107,9 @@ def run_benchmark(
     """
     if config.evaluator != "tabular":
         raise ArchLatentError("the benchmark protocol needs a tabular evaluator (it reports test accuracy)")
-    if not is_int(seeds) or seeds < 1:
-        raise ArchLatentError(f"seeds must be an integer >= 1, got {seeds!r}")
+    check("seeds", seeds)  # bounded here, not only at the CLI: the trajectories are held in memory
+    check("benchmark_cells", len(methods) * seeds * config.budget,
+          f"methods x seeds x budget ({len(methods)} x {seeds} x {config.budget}: the trajectories held in memory)")
     resolved = {m: resolve_method(m) for m in methods}
     _check_methods(config, resolved.values())
     space = get_space(config.space)

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archlatent.cli import main
+from archlatent.config import SearchConfig
 from archlatent.errors import ArchLatentError
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -648,3 +649,16 @@ def test_any_json_as_any_hyperparameter_is_refused_or_loads(saved, tmp_path, key
         load(folder, space="nb201")
     except ArchLatentError:
         pass
+
+
+def test_run_benchmark_bounds_its_seeds_from_python_too():
+    """The Python API refuses what the CLI's flags refuse, before any table is read."""
+    from archlatent import run_benchmark
+
+    config = SearchConfig(space="nb201", budget=10, evaluator_kwargs={"bench": "/nonexistent/table.csv"})
+    with pytest.raises(ArchLatentError, match=r"seeds must be an integer <= 10,000"):
+        run_benchmark(config, ["random"], 10**9)
+    with pytest.raises(ArchLatentError, match=r"seeds must be an integer >= 1"):
+        run_benchmark(config, ["random"], True)
+    with pytest.raises(ArchLatentError, match=r"methods x seeds x budget \(2 x 10000 x 1000\)"):
+        run_benchmark(config.replace(budget=1000), ["random", "rea"], 10_000)
