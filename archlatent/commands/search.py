@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -164,10 +165,13 @@ def _search(args: argparse.Namespace, out: Path, config: Any) -> int:
     EXECUTORS.get(config.executor).check()  # e.g. ray not installed: refused before anything is written
     write_atomic(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     update, bar = epochs(f"pretrain {config.encoder}", config.pretrain.get("epochs"), args.verbose)
+    said = logging.getLogger("archlatent.run_notes")  # its warnings are notes, printed once below
+    said.disabled = True
     try:
         parts = build(config, pretrain_progress=update)
     finally:
         bar.close()
+        said.disabled = False
     config = parts.config  # as built: e.g. the encoder a --checkpoint holds
     write_atomic(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     for note in parts.notes:
