@@ -285,9 +285,17 @@ def _cli_query(space: str, text: str, bench: Path) -> None:
 
 @pytest.fixture(scope="module")
 def small_tables(tmp_path_factory, nb201_csv, nb101_csv) -> dict[str, Path]:
-    """Six-row copies of the real tables (the CLI loads them in milliseconds); DARTS has no table."""
+    """Six-row copies of the real tables (the CLI loads them in milliseconds); DARTS has no table, and
+    NAS-Bench-Graph's six rows are a table of your own (`tables.user`: six sampled cells, made-up values)."""
     folder = tmp_path_factory.mktemp("tables")
     paths = {s: _write(folder, gzip.compress(_small(p)), f"{s}.csv.gz") for s, p in (("nb201", nb201_csv), ("nb101", nb101_csv))}
+    nbgraph, rng = get_space("nbgraph"), np.random.default_rng(0)
+    cells = list({g.key(): g for g in (nbgraph.sample(rng) for _ in range(12))}.values())[:6]
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(["arch", "cora_valid_acc", "cora_test_acc"])
+    writer.writerows([nbgraph.format(g), f"{70 + k:.1f}", f"{71 + k:.1f}"] for k, g in enumerate(cells))
+    paths["nbgraph"] = _write(folder, gzip.compress(rows.getvalue().encode()), "nbgraph.csv.gz")
     return paths | {"darts": paths["nb201"]}
 
 
