@@ -660,5 +660,5 @@ def test_run_benchmark_bounds_its_seeds_from_python_too():
         run_benchmark(config, ["random"], 10**9)
     with pytest.raises(ArchLatentError, match=r"seeds must be an integer >= 1"):
         run_benchmark(config, ["random"], True)
-    with pytest.raises(ArchLatentError, match=r"methods x seeds x budget \(2 x 10000 x 1000\)"):
+    with pytest.raises(ArchLatentError, match=r"methods x seeds x budget \(2 x 10000 x 1000: "):
         run_benchmark(config.replace(budget=1000), ["random", "rea"], 10_000)
