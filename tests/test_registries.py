@@ -49,3 +49,16 @@ def test_the_evaluator_registry_is_complete_on_import_and_the_cli_offers_it():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     names = str(sorted({"supernet", "tabular", "train-final", "zerocost"}))  # one per file of archlatent/evaluators
     assert done.stdout.strip() == f"{names} {names}"
+
+
+def test_every_package_folder_is_installed():
+    """pyproject's package list names every folder with an ``__init__.py``: a wheel (not only an editable
+    install) holds strategies, executors and stages too."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join((prefix, *init.parent.relative_to(ROOT / folder).parts))
+             for folder, prefix in TREES.items() for init in (ROOT / folder).rglob("__init__.py")}
+    assert found and found == listed, (sorted(found - listed), sorted(listed - found))
