@@ -80,12 +80,14 @@ def read_pickle(
     numpy: bool = False,
     encoding: str = "ASCII",
     what: str = "pickle",
+    remedy: str = "reinstall the package that ships it",
     max_bytes: int = MAX_BYTES,
 ) -> Any:
     """The object in the pickle at `path`, read with the restricted unpickler.
 
     `digests`: the sha256 hex digests the file may have (None: any file, still restricted). `what`
-    names the file in messages ("NAS-Bench-Graph table", "CIFAR batch").
+    names the file in messages ("NAS-Bench-Graph table", "CIFAR batch"); `remedy` says what to do
+    about a file with another digest.
     """
     path = Path(path)
     if not path.is_file():
@@ -99,7 +101,7 @@ def read_pickle(
         if digest not in allowed:
             raise DataError(
                 f"{what} {path} is not one the library knows (sha256 {digest[:16]}…): refused unread, since a "
-                "pickle can run code; reinstall the package that ships it"
+                f"pickle can run code; {remedy}"
             )
     data = path.read_bytes()
     if len(data) > max_bytes:  # a file that grew, or a device that reports no size

@@ -171,6 +171,8 @@ DENSE7 = [[int(j == i + 1 or (i == 0 and 2 <= j <= 5)) for j in range(7)] for i 
         (_spec_text([[0, 1, 1], [0, 0, 1], [0, 0]], ["input", C3, "output"]), "adjacency must be 3x3"),
         (_spec_text([[0, 1, 0], [0, 0, 1], [1, 0, 0]], ["input", C3, "output"]), r"\(2, 0\) is below the diagonal"),
         (_spec_text([[0, 2], [0, 0]], ["input", "output"]), "not 0 or 1"),
+        ('{"matrix": [[0,true],[0,0]], "ops": ["input", "output"]}', "entry True is not 0 or 1"),
+        ('{"matrix": [[0,1.0],[0,0]], "ops": ["input", "output"]}', "entry 1.0 is not 0 or 1"),
         (_spec_text([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "conv5x5", "output"]), "unknown nb101 op 'conv5x5'"),
         (_spec_text([[0, 1, 0], [0, 0, 1], [0, 0, 0]], [C3, C3, "output"]), "must start with 'input'"),
         (_spec_text([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", C3, MP]), "end with 'output'"),

