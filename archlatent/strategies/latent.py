@@ -36,12 +36,13 @@ class LatentStrategy(Strategy):
     rejected (infeasible). Repeats are told their measured objectives, as TNAO scores remapped
     particles; an optimizer that sets ``reject_repeats`` (NAO) has them rejected instead, so it
     widens its steps. Proposals a screen answered only cheaply (``screened``) go as `cheap_answers`
-    says (`archlatent.strategies.cheap`): ``reject`` (infeasible, as before 0.8.0), ``drop`` (withdrawn:
-    neither feasible nor rejected) or ``calibrate`` (feasible, the cheap answer mapped onto the full
-    metric's scale). The rows stages add to an ask (``extra``) that were evaluated seed the optimizer
-    at their latent points (with ``calibrate``, the screened ones too). `model` is one autoencoder (a
-    `Portfolio` of one is unwrapped); `optimizer_seed` seeds the optimizer's own stream (default:
-    drawn from `seed`).
+    says (`archlatent.strategies.cheap`): ``reject`` (infeasible, as before 0.8.0), ``drop``
+    (withdrawn: neither feasible nor rejected), ``calibrate`` (feasible, the cheap answer mapped onto
+    the full metric's scale) or ``pessimistic`` (calibrated, then one residual worse; the NB201
+    recipe's choice). The rows stages add to an ask (``extra``) that were evaluated seed the
+    optimizer at their latent points (with a calibrated answer, the screened ones too). `model` is
+    one autoencoder (a `Portfolio` of one is unwrapped); `optimizer_seed` seeds the optimizer's own
+    stream (default: drawn from `seed`).
     """
 
     needs_model = True
