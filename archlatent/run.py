@@ -96,7 +96,7 @@ def build(
         parts.notes.append(f"pool mode: the table holds {len(parts.space)} distinct {base.name} cells, so the "
                            "search is restricted to them (latent decodes snap to the nearest pool member)")
     cls = STRATEGIES.get(parts.config.strategy)
-    kwargs: dict[str, Any] = dict(parts.config.strategy_kwargs)
+    kwargs: dict[str, Any] = {**(rules.strategy if cls.needs_model else {}), **parts.config.strategy_kwargs}
     name = parts.config.strategy
     if cls.needs_model:
         parts.stages = _latent_stages(rules, kwargs, objectives)

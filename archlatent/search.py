@@ -109,7 +109,8 @@ class Ledger:
 
     def told(self, ask: Ask, new: Mapping[str, Genotype]) -> list[Told]:
         """The fate of every row of `ask` (in the strategy's order, then the extra rows); a key's first
-        row in evaluation order is ``new``, its others ``repeat``."""
+        row in evaluation order is ``new`` (with a stage's cheap answer beside its metrics), its others
+        ``repeat``; a row a stage left out with a cheap answer is ``screened``."""
         told: list[Told | None] = [None] * len(ask.genotypes)
         fresh, cache = set(new), self.result.metrics
         for i in ask.order:
@@ -120,10 +121,12 @@ class Ledger:
                 told[i] = Told(None, None, "invalid")
             elif key in fresh:
                 fresh.discard(key)
-                told[i] = Told(g, cache[key], "new")
+                told[i] = Told(g, {**ask.cheap[key], **cache[key]} if key in ask.cheap else cache[key], "new")
             elif key in cache:
                 self.result.repeats += 1
                 told[i] = Told(g, cache[key], "repeat")
+            elif i in ask.dropped and key in ask.cheap:
+                told[i] = Told(g, ask.cheap[key], "screened")
             else:  # left out by a stage, or the budget is spent: nothing more is evaluated
                 told[i] = Told(g, None, "skipped")
         return told  # type: ignore[return-value]

@@ -5,7 +5,8 @@ full: either ``opt.tell(z, f, feasible)`` for all its rows, or ``opt.reject(rows
 not evaluate (say they decode to an invalid or already seen architecture) and ``tell`` for the rest,
 in their original order. The ``z`` given to ``tell`` is what the optimizer stores, so a search loop
 may hand back the re-encoded ("remapped") latent point of the decoded architecture instead of the
-asked one. Rejected rows count as infeasible. ``seed`` injects points evaluated elsewhere.
+asked one. Rejected rows count as infeasible; ``opt.withdraw(rows)`` closes rows with no answer at
+all (a screen answered them only cheaply). ``seed`` injects points evaluated elsewhere.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Optimizer(ABC):
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self._asked: Tensor | None = None  # the pending ask
         self._open: Tensor | None = None  # its rows not yet rejected, bool [k]
+        self.withdrawn = torch.zeros(0, dtype=torch.bool)  # its rows withdrawn, bool [k]
         self._hist: list[tuple[Tensor, Tensor, Tensor]] = []
 
     def predict(self, z: Tensor) -> Tensor | None:
@@ -96,6 +98,7 @@ class Optimizer(ABC):
             raise OptimizerError("ask() called again before the previous ask was answered by tell()/reject()")
         z = self._ask().to(torch.float32)
         self._asked, self._open = z, torch.ones(z.shape[0], dtype=torch.bool)
+        self.withdrawn = torch.zeros(z.shape[0], dtype=torch.bool)
         return z.clone()
 
     def reject(self, rows: Sequence[int] | Tensor) -> None:
@@ -105,22 +108,36 @@ class Optimizer(ABC):
         `tell` answers the remaining rows in their original order (none left: the ask is closed).
         Shapes: rows [r] int indices into the pending ask, or a bool mask [k].
         """
+        self._close(rows, "reject")
+
+    def withdraw(self, rows: Sequence[int] | Tensor) -> None:
+        """Close rows of the pending ask with no answer at all (a screen answered them only cheaply).
+
+        Like rejected rows they stay out of the history; they reach `_tell` as infeasible rows too,
+        but marked in ``self.withdrawn`` [k], so an optimizer that keeps state per asked row may leave
+        theirs alone (NAO: the start keeps its step). Shapes: as `reject`.
+        """
+        self._close(rows, "withdraw")
+
+    def _close(self, rows: Sequence[int] | Tensor, who: str) -> None:
         if self._asked is None or self._open is None:
-            raise OptimizerError("reject() without a pending ask()")
+            raise OptimizerError(f"{who}() without a pending ask()")
         k = self._open.shape[0]
         idx = torch.as_tensor(rows).reshape(-1)
         if idx.dtype == torch.bool:
             if idx.shape != (k,):
-                raise OptimizerError(f"reject(): a bool mask must have shape [{k}], got {list(idx.shape)}")
+                raise OptimizerError(f"{who}(): a bool mask must have shape [{k}], got {list(idx.shape)}")
             idx = idx.nonzero().flatten()
         elif idx.numel() and (idx.is_floating_point() or idx.is_complex()):
-            raise OptimizerError(f"reject(): rows must be integer indices or a bool mask, got {idx.dtype}")
+            raise OptimizerError(f"{who}(): rows must be integer indices or a bool mask, got {idx.dtype}")
         idx = idx.long()
         if idx.numel() and (idx.min() < 0 or idx.max() >= k):
-            raise OptimizerError(f"reject(): rows {idx.tolist()} out of range for an ask of {k} rows")
+            raise OptimizerError(f"{who}(): rows {idx.tolist()} out of range for an ask of {k} rows")
         if not bool(self._open[idx].all()):
-            raise OptimizerError(f"reject(): rows {idx.tolist()} include rows already rejected")
+            raise OptimizerError(f"{who}(): rows {idx.tolist()} include rows already rejected or withdrawn")
         self._open[idx] = False
+        if who == "withdraw":
+            self.withdrawn[idx] = True
         if not bool(self._open.any()):
             self._answer(torch.empty(0, self.dim), torch.empty(0, self.n_obj), torch.empty(0, dtype=torch.bool))
 

@@ -12,7 +12,7 @@ Step growth, as NAO grows eta until the decoded architecture is new: a start who
 infeasible or rejected (`reject(rows)`: the latent strategy rejects proposals that decode to an
 architecture the search has seen, since ``reject_repeats`` is set) gets its eta multiplied by `growth`,
 up to `eta_max`; failing again at `eta_max` retires the start. A proposal that beats its start resets
-that start's eta to `eta`.
+that start's eta to `eta`; a withdrawn one (`withdraw`: answered by a screen only) leaves it as it is.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class NAO(Optimizer):
         assert starts is not None
         old_f = self._history()[1][: self._n_old, 0]
         for row, start in enumerate(starts.tolist()):
-            if start < 0:
+            if start < 0 or self.withdrawn[row]:  # a withdrawn row says nothing of its step
                 continue
             if not feasible[row]:
                 self._grow(start)

@@ -69,8 +69,8 @@ def test_screen_evaluates_only_the_best_share_by_the_cheap_metric(nb201_table, c
     second = [left_out, *cells[10:14]]  # one cell the first ask's screen left out, four new ones
     strategy = Scripted(space, [first, second])
     result = search(space, strategy, evaluator, budget=8, screen=Screen(cheap, "valid_acc_12ep", 0.5, share))
-    assert [t.status for t in strategy.told[0]] == ["new" if g in best(first, 5) else "skipped" for g in first]
-    assert all(t.metrics is None for t in strategy.told[0] if t.status == "skipped")
+    assert [t.status for t in strategy.told[0]] == ["new" if g in best(first, 5) else "screened" for g in first]
+    assert all(t.metrics == {"valid_acc_12ep": twelve[t.genotype.key()]} for t in strategy.told[0] if t.status == "screened")
     assert list(result.evaluated) == [g.key() for g in best(first, 5) + best(second, 3)]  # best cheap answer first
     assert result.queries == 8 and evaluator.cost.queries == 8
     assert result.screened == 14 and cheap.cost.queries == 14  # the left-out cell was answered once, not twice

@@ -31,14 +31,17 @@ class Ask:
 
     ``genotypes`` are the strategy's proposals in its order (the first ``asked``), then the rows
     stages added (``extra``); ``order`` is the evaluation order (a permutation of their indices);
-    ``dropped`` the indices a stage left out (told ``skipped``); ``scores`` the predicted losses of
-    the rows where a stage computed them (lower is better; ``inf`` where none).
+    ``dropped`` the indices a stage left out (told ``screened`` where a stage answered them cheaply,
+    else ``skipped``); ``cheap`` the cheap answers a stage gave, by key ({metric: value}: the search
+    tells them with the left-out rows and beside the full answer of the others); ``scores`` the
+    predicted losses of the rows where a stage computed them (lower is better; ``inf`` where none).
     """
 
     genotypes: list[Genotype | None]
     asked: int
     order: list[int] = field(default_factory=list)
     dropped: set[int] = field(default_factory=set)
+    cheap: dict[str, dict[str, float]] = field(default_factory=dict)
     scores: Tensor | None = None
 
     @classmethod

@@ -61,7 +61,7 @@ class Neighbours(Stage):
 
     def tell(self, told: Sequence[Told], ctx: Context) -> None:
         for t in told:
-            if t.metrics is not None and t.genotype is not None:
+            if t.status in ("new", "repeat") and t.metrics is not None and t.genotype is not None:  # evaluated
                 loss = signed(ctx.objectives[0], t.metrics[ctx.objectives[0]])
                 if self.best is None or loss < self.best[0]:
                     self.best = (loss, t.genotype)

@@ -4,9 +4,10 @@ One rung of successive halving (Jamieson & Talwalkar, AISTATS 2016; Li et al., "
 2018) between a strategy's ask and the evaluator: every new architecture of an ask is answered by a
 cheap fidelity first (NAS-Bench-201's 12-epoch validation accuracy, `TabularEvaluator.fidelity`),
 and only the best `keep` share of the ask goes on to the full evaluation; the others are told
-``skipped``. The cheap answers are not queries: the search counts them apart (``screened``) and
-charges each `share` of a full evaluation (12/200 for a 12-epoch run of a 200-epoch benchmark), so
-a result says what it cost in both currencies.
+``screened`` with their cheap answer (`Ask.cheap`), for the strategy to use or not. The cheap
+answers are not queries: the search counts them apart (``screened``) and charges each `share` of a
+full evaluation (12/200 for a 12-epoch run of a 200-epoch benchmark), so a result says what it cost
+in both currencies.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Screen(Stage):
             self.answers[g.key()] = answers[g.key()][self.metric]
             ctx.screened += 1
             ctx.screen_cost += self.share
+        ask.cheap.update({k: {self.metric: self.answers[k]} for k in pending})
         best = sorted(pending, key=lambda k: signed(self.metric, self.answers[k]))  # stable: ties keep ask order
         kept = set(best[: self.kept(len(pending))])
         rank = {k: i for i, k in enumerate(best)}

@@ -22,14 +22,15 @@ from archlatent.objectives import signed
 from archlatent.registry import Registry
 from archlatent.spaces.base import SearchSpace
 
-Status = Literal["new", "repeat", "invalid", "skipped"]
+Status = Literal["new", "repeat", "invalid", "skipped", "screened"]
 
 
 @dataclass(frozen=True)
 class Told:
     """The fate of one proposal: ``new`` (evaluated now), ``repeat`` (evaluated before: metrics are
     the earlier ones), ``invalid`` (no valid architecture; no genotype), ``skipped`` (valid and new
-    but not evaluated: the budget was spent, or a screen left it out; no metrics)."""
+    but not evaluated: the budget was spent, or a stage left it out unanswered; no metrics), ``screened``
+    (valid and new, answered only by a screen's cheap fidelity: metrics hold that answer by its name)."""
 
     genotype: Genotype | None
     metrics: Mapping[str, float] | None

@@ -25,18 +25,24 @@ from archlatent.genotype import Genotype
 from archlatent.optimizers import OPTIMIZERS, Optimizer
 from archlatent.spaces.base import SearchSpace
 from archlatent.strategies.base import STRATEGIES, Strategy, Told
+from archlatent.strategies.cheap import Calibration, CheapAnswers
 
 
 @STRATEGIES.register("latent")
 class LatentStrategy(Strategy):
     """Drives a registered `Optimizer` through a model's `reconstruct` (latent -> genotype) and `embed`.
 
-    Proposals that decode to nothing valid, or that the loop did not evaluate (budget spent, screened
-    out), are rejected (infeasible). Repeats are told their measured objectives, as TNAO scores
-    remapped particles; an optimizer that sets ``reject_repeats`` (NAO) has them rejected instead, so
-    it widens its steps. The rows stages add to an ask (``extra``) that were evaluated seed the
-    optimizer at their latent points. `model` is one autoencoder (a `Portfolio` of one is
-    unwrapped); `optimizer_seed` seeds the optimizer's own stream (default: drawn from `seed`).
+    Proposals that decode to nothing valid, or that the loop did not evaluate (budget spent), are
+    rejected (infeasible). Repeats are told their measured objectives, as TNAO scores remapped
+    particles; an optimizer that sets ``reject_repeats`` (NAO) has them rejected instead, so it
+    widens its steps. Proposals a screen answered only cheaply (``screened``) go as `cheap_answers`
+    says (`archlatent.strategies.cheap`): ``reject`` (infeasible, as before 0.8.0), ``drop``
+    (withdrawn: neither feasible nor rejected), ``calibrate`` (feasible, the cheap answer mapped onto
+    the full metric's scale) or ``pessimistic`` (calibrated, then one residual worse; the NB201
+    recipe's choice). The rows stages add to an ask (``extra``) that were evaluated seed the
+    optimizer at their latent points (with a calibrated answer, the screened ones too). `model` is
+    one autoencoder (a `Portfolio` of one is unwrapped); `optimizer_seed` seeds the optimizer's own
+    stream (default: drawn from `seed`).
     """
 
     needs_model = True
@@ -54,8 +60,10 @@ class LatentStrategy(Strategy):
         objectives: Sequence[str] = ("valid_acc",),
         seed: int | np.random.Generator | None = None,
         optimizer_seed: int | np.random.Generator | None = None,
+        cheap_answers: CheapAnswers = "reject",
     ) -> None:
         super().__init__(space, objectives=objectives, seed=seed)
+        self.cheap = Calibration(self.objectives, cheap_answers)
         if isinstance(model, Sequence):  # a Portfolio
             if len(model) != 1:
                 raise ArchLatentError(f"latent: one autoencoder per strategy, got {len(model)} (see PortfolioStrategy)")
@@ -98,18 +106,32 @@ class LatentStrategy(Strategy):
         if len(told) < self.rows:
             raise ArchLatentError(f"latent: tell() got {len(told)} answers for an ask of {self.rows} rows")
         own, extra = told[: self.rows], told[self.rows :]
-        kept = [r for r, t in enumerate(own) if t.metrics is not None and not (t.status == "repeat" and self.rejects_repeats)]
-        rejected = [r for r in range(len(own)) if r not in set(kept)]
+        self.cheap.learn(told)
+        answers = [self._answer(t) for t in own]
+        withdrawn = [r for r, a in enumerate(answers) if a is Calibration.WITHDRAW]
+        if withdrawn:
+            self.optimizer.withdraw(withdrawn)
+        kept = [r for r, a in enumerate(answers) if isinstance(a, Mapping)]
+        rejected = [r for r, a in enumerate(answers) if a is None]
         if rejected:
             self.optimizer.reject(rejected)
         if kept:
             u = self.standard([own[r].genotype for r in kept]) if self.remap else self.u[kept]  # type: ignore[misc]
-            f = torch.tensor([self.losses(own[r].metrics) for r in kept], dtype=torch.float32)  # type: ignore[arg-type]
+            f = torch.tensor([self.losses(answers[r]) for r in kept], dtype=torch.float32)  # type: ignore[arg-type]
             self.optimizer.tell(u, f, torch.ones(len(kept), dtype=torch.bool))
         self.u = None
-        learned = [t for t in extra if t.status == "new" and t.metrics]
+        learned = [(t.genotype, m) for t in extra if t.status in ("new", "screened") and (m := self.cheap.seed(t))]
         if learned:
-            self.seed_with([t.genotype for t in learned], [t.metrics for t in learned])  # type: ignore[misc]
+            self.seed_with([g for g, _ in learned], [m for _, m in learned])  # type: ignore[misc]
+
+    def _answer(self, told: Told) -> Mapping[str, float] | object | None:
+        """What the optimizer is told of one own row: objectives (feasible), None (rejected) or
+        `Calibration.WITHDRAW`."""
+        if told.status == "screened":
+            return self.cheap.answer(told.metrics)  # type: ignore[arg-type]
+        if told.metrics is None or (told.status == "repeat" and self.rejects_repeats):
+            return None
+        return told.metrics
 
     def seed_with(self, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
         """Architectures evaluated elsewhere enter the optimizer at their latent points."""
@@ -118,6 +140,7 @@ class LatentStrategy(Strategy):
 
     def warm_start(self, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
         """Labelled architectures (those that hold every objective) seed the optimizer."""
+        self.cheap.learn([Told(g, m, "new") for g, m in zip(genotypes, metrics)])
         usable = [(g, m) for g, m in zip(genotypes, metrics) if all(o in m for o in self.objectives)]
         if usable:
             self.seed_with([g for g, _ in usable], [m for _, m in usable])

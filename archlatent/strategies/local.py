@@ -22,7 +22,8 @@ class LocalSearch(Strategy):
         return [neighbours[i] for i in self.rng.permutation(len(neighbours))]
 
     def tell(self, told: Sequence[Told]) -> None:
-        scored = [(t.genotype, self.loss(t.metrics)) for t in told if t.genotype is not None and t.metrics is not None]
+        scored = [(t.genotype, self.loss(t.metrics)) for t in told  # evaluated rows (a screened row's answer is cheap)
+                  if t.status in ("new", "repeat") and t.genotype is not None and t.metrics is not None]
         if self.current is None:
             self.current = scored[0] if scored else None
             return

@@ -22,6 +22,7 @@ from archlatent.genotype import Genotype
 from archlatent.optimizers import OPTIMIZERS
 from archlatent.spaces.base import SearchSpace
 from archlatent.strategies.base import STRATEGIES, Strategy, Told
+from archlatent.strategies.cheap import CheapAnswers
 from archlatent.strategies.latent import LatentStrategy
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 @STRATEGIES.register("portfolio")
 class PortfolioStrategy(Strategy):
     """One `LatentStrategy` per autoencoder of `model`; each member's optimizer gets a stream spawned
-    from `seed`, and a portfolio of one is that one latent strategy's behaviour."""
+    from `seed`, and a portfolio of one is that one latent strategy's behaviour; `cheap_answers`
+    is every member's (`archlatent.strategies.cheap`)."""
 
     needs_model = True
     multi_objective = True
@@ -47,6 +49,7 @@ class PortfolioStrategy(Strategy):
         remap: bool = True,
         objectives: Sequence[str] = ("valid_acc",),
         seed: int | np.random.Generator | None = None,
+        cheap_answers: CheapAnswers = "reject",
     ) -> None:
         super().__init__(space, objectives=objectives, seed=seed)
         models = list(model) if isinstance(model, Sequence) else [model]
@@ -54,7 +57,7 @@ class PortfolioStrategy(Strategy):
         seeds = [own] if len(models) == 1 else [np.random.default_rng(s) for s in np.random.SeedSequence(own).spawn(len(models))]
         settings = OPTIMIZERS.get(optimizer).member_settings(optimizer_kwargs or {}, len(models))
         self.members = [LatentStrategy(space, model=m, optimizer=optimizer, optimizer_kwargs=settings, remap=remap,
-                                       objectives=objectives, seed=self.rng, optimizer_seed=s)
+                                       objectives=objectives, seed=self.rng, optimizer_seed=s, cheap_answers=cheap_answers)
                         for m, s in zip(models, seeds)]
 
     @property
