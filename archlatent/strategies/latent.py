@@ -32,7 +32,8 @@ class LatentStrategy(Strategy):
     """Drives a registered `Optimizer` through a model's `reconstruct` (latent -> genotype) and `embed`.
 
     Proposals that decode to nothing valid, or that the loop did not evaluate (budget spent, screened
-    out), are rejected (infeasible). Repeats are told their measured objectives, as TNAO scores
+    out), are rejected (infeasible). Cells that break a constraint are told infeasible at their latent
+    points (`Optimizer.tell`'s feasibility: each optimizer ranks them below every feasible point). Repeats are told their measured objectives, as TNAO scores
     remapped particles; an optimizer that sets ``reject_repeats`` (NAO) has them rejected instead, so
     it widens its steps. The rows stages add to an ask (``extra``) that were evaluated seed the
     optimizer at their latent points. `model` is one autoencoder (a `Portfolio` of one is
@@ -98,14 +99,17 @@ class LatentStrategy(Strategy):
         if len(told) < self.rows:
             raise ArchLatentError(f"latent: tell() got {len(told)} answers for an ask of {self.rows} rows")
         own, extra = told[: self.rows], told[self.rows :]
-        kept = [r for r, t in enumerate(own) if t.metrics is not None and not (t.status == "repeat" and self.rejects_repeats)]
+        kept = [r for r, t in enumerate(own) if t.status in ("new", "infeasible")
+                or (t.status == "repeat" and not self.rejects_repeats)]
         rejected = [r for r in range(len(own)) if r not in set(kept)]
         if rejected:
             self.optimizer.reject(rejected)
         if kept:
             u = self.standard([own[r].genotype for r in kept]) if self.remap else self.u[kept]  # type: ignore[misc]
-            f = torch.tensor([self.losses(own[r].metrics) for r in kept], dtype=torch.float32)  # type: ignore[arg-type]
-            self.optimizer.tell(u, f, torch.ones(len(kept), dtype=torch.bool))
+            feasible = torch.tensor([own[r].status != "infeasible" for r in kept], dtype=torch.bool)
+            f = torch.tensor([self.losses(own[r].metrics) if ok else [0.0] * len(self.objectives)  # type: ignore[arg-type]
+                              for r, ok in zip(kept, feasible.tolist())], dtype=torch.float32)
+            self.optimizer.tell(u, f, feasible)
         self.u = None
         learned = [t for t in extra if t.status == "new" and t.metrics]
         if learned:
