@@ -31,7 +31,7 @@ def budgets(metrics: tuple[str, ...], percentiles: tuple[int, ...]) -> list[tupl
     from archlatent.evaluators.tables import load_table
 
     columns = load_table("nb201").metrics("cifar10")
-    return [(m, p, float(np.percentile(columns[m], p))) for m in metrics for p in percentiles]
+    return [(m, p, float(np.percentile(columns[m], p))) for p in percentiles for m in metrics]  # tightest first
 
 
 def shared_model(out: Path, threads: int) -> Path:
@@ -46,14 +46,21 @@ def shared_model(out: Path, threads: int) -> Path:
 
 
 def measure(metric: str, value: float, method: str, seeds: int, cap: int, model: Path, threads: int,
-            extra: dict[str, Any]) -> dict[str, Any]:
-    """One budget's until-hit benchmark of `method`: mean queries ± s.e., random's expectation, ratio."""
+            runs: Path) -> dict[str, Any]:
+    """One budget's until-hit benchmark of `method`: mean queries ± s.e., random's expectation, ratio.
+    Each run's record is appended to `runs` as it finishes, and the records already there are reused."""
     from archlatent import SearchConfig
     from archlatent.benchmark import run_benchmark
 
     config = SearchConfig(space="nb201", budget=cap, checkpoint=str(model), threads=threads,
-                          constraints=(f"{metric}<={value!r}",), **extra)
-    result = run_benchmark(config, [method], seeds, until_hit=True)
+                          constraints=(f"{metric}<={value!r}",))
+    done = {(r["method"], r["seed"]): r for r in map(json.loads, runs.read_text().splitlines())} if runs.is_file() else {}
+    with open(runs, "a") as f:
+        def on_run(record: dict[str, Any]) -> None:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+        result = run_benchmark(config, [method], seeds, until_hit=True, done=done, on_run=on_run)
     hits = np.array([r["first_hit"] if r["first_hit"] is not None else cap for r in result.runs], dtype=float)
     expected = result.oracle["random_expected_first_hit"]
     return {"metric": metric, "value": value, "method": method, "seeds": seeds, "cap": cap,
@@ -83,7 +90,8 @@ def main() -> None:
     for metric, pct, value in budgets(tuple(args.metrics.split(",")), tuple(int(p) for p in args.percentiles.split(","))):
         if (metric, pct, args.method) in done:
             continue
-        row = {"percentile": pct, **measure(metric, value, args.method, args.seeds, args.cap, model, args.threads, {})}
+        runs = args.out / f"runs-{metric}-{pct}-{args.method}.jsonl"
+        row = {"percentile": pct, **measure(metric, value, args.method, args.seeds, args.cap, model, args.threads, runs)}
         with open(rows_path, "a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)

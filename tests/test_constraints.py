@@ -142,3 +142,11 @@ def test_until_hit_stops_at_the_best_feasible_cell_and_prints_randoms_expectatio
     expected = result.oracle["random_expected_first_hit"]
     assert expected == random_first_hit(space, nb201_table.genotypes[best].key(), feasible)
     assert 1 < expected < len({space.canonicalize(g).key() for g in feasible})
+
+
+def test_rejection_sampling_gives_up_with_one_message_when_feasible_cells_are_rare(nb201_csv, tmp_path, capsys):
+    """One cell of 15,625 has the most FLOPs: random search's rejection stops after bounded draws, in one line."""
+    code, _, err = _run(["search", "--space", "nb201", "--bench", str(nb201_csv), "--strategy", "random",
+                         "--budget", "20", "--constraint", "flops_m>=220", "--out", str(tmp_path / "run")], capsys)
+    error = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(error) == 1 and "none of 1000 uniform cells met the constraints" in error[0], err
