@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from archlatent.benchmark import random_first_hit, run_benchmark
 from archlatent.cli import main
@@ -150,3 +151,28 @@ def test_rejection_sampling_gives_up_with_one_message_when_feasible_cells_are_ra
                          "--budget", "20", "--constraint", "flops_m>=220", "--out", str(tmp_path / "run")], capsys)
     error = [line for line in err.splitlines() if "error:" in line]
     assert code == 2 and len(error) == 1 and "none of 1000 uniform cells met the constraints" in error[0], err
+
+
+@pytest.mark.parametrize("optimizer", ["nao", "bo", "cso", "lamcts", "nsga2"])
+def test_every_latent_optimizer_is_told_infeasible_cells_at_their_points(optimizer, nb201_table, tiny_model):
+    """Told rows of status infeasible reach the optimizer as feasible=False (with the cell's own latent
+    point), never as a value; the optimizer asks again without complaint."""
+    from archlatent.strategies import STRATEGIES
+    from archlatent.strategies.base import Told
+
+    evaluator = TabularEvaluator(nb201_table, "cifar10")
+    strategy = STRATEGIES.create("latent", get_space("nb201"), model=tiny_model, optimizer=optimizer, seed=0)
+    told = []
+    for g in strategy.ask():  # the first valid row infeasible, then every other one
+        if g is None:
+            told.append(Told(None, None, "invalid"))
+        elif sum(t.genotype is not None for t in told) % 2 == 0:
+            told.append(Told(g, evaluator.costs([g])[0], "infeasible"))
+        else:
+            told.append(Told(g, evaluator.evaluate([g])[0], "new"))
+    strategy.tell(told)
+    z, _, feasible = strategy.optimizer.history()
+    bad = [t for t in told if t.status == "infeasible"]
+    assert int((~feasible).sum()) == len(bad) > 0 and int(feasible.sum()) == sum(t.status == "new" for t in told)
+    assert torch.allclose(z[~feasible], strategy.standard([t.genotype for t in bad]))
+    assert strategy.optimizer.ask().shape[1] == tiny_model.latent_dim
