@@ -34,6 +34,25 @@ def budgets(metrics: tuple[str, ...], percentiles: tuple[int, ...]) -> list[tupl
     return [(m, p, float(np.percentile(columns[m], p))) for p in percentiles for m in metrics]  # tightest first
 
 
+def expectations(metrics: tuple[str, ...], percentiles: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Per budget, without any search: the best feasible cell by CIFAR-10 validation (the until-hit target),
+    the feasible cells, and random search's exact expected queries until it (what a run is compared with)."""
+    from archlatent.benchmark import random_first_hit, target
+    from archlatent.constraints import parse_constraints
+    from archlatent.evaluators.tables import load_table
+    from archlatent.evaluators.tabular import TabularEvaluator
+    from archlatent.spaces import get_space
+
+    space, evaluator = get_space("nb201"), TabularEvaluator(load_table("nb201"), "cifar10")
+    out = []
+    for metric, pct, value in budgets(metrics, percentiles):
+        best, valid, cells = target(space, evaluator, "valid_acc", parse_constraints([f"{metric}<={value!r}"]))
+        out.append({"metric": metric, "percentile": pct, "value": value, "target": space.format(best),
+                    "target_valid": valid, "feasible_cells": len(cells or []),
+                    "random_expected": random_first_hit(space, best.key(), cells)})
+    return out
+
+
 def shared_model(out: Path, threads: int) -> Path:
     """The default NB201 pretraining (seed 0), written once to OUT/model and read by every run."""
     from archlatent import SearchConfig
@@ -80,14 +99,21 @@ def main() -> None:
     parser.add_argument("--metrics", default=",".join(METRICS))
     parser.add_argument("--percentiles", default=",".join(map(str, PERCENTILES)))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("constrained"))
+    parser.add_argument("--expectations", action="store_true", help="only print each budget's target and random "
+                                                                     "search's expected queries (no search)")
     args = parser.parse_args()
+    metrics, percentiles = tuple(args.metrics.split(",")), tuple(int(p) for p in args.percentiles.split(","))
+    if args.expectations:
+        for row in expectations(metrics, percentiles):
+            print(json.dumps(row), flush=True)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     rows_path = args.out / "rows.jsonl"
     done = {(r["metric"], r["percentile"], r["method"]) for r in map(json.loads, rows_path.read_text().splitlines())} \
         if rows_path.is_file() else set()
     model = shared_model(args.out, args.threads)
-    for metric, pct, value in budgets(tuple(args.metrics.split(",")), tuple(int(p) for p in args.percentiles.split(","))):
+    for metric, pct, value in budgets(metrics, percentiles):
         if (metric, pct, args.method) in done:
             continue
         runs = args.out / f"runs-{metric}-{pct}-{args.method}.jsonl"
