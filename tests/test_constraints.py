@@ -176,3 +176,16 @@ def test_every_latent_optimizer_is_told_infeasible_cells_at_their_points(optimiz
     assert int((~feasible).sum()) == len(bad) > 0 and int(feasible.sum()) == sum(t.status == "new" for t in told)
     assert torch.allclose(z[~feasible], strategy.standard([t.genotype for t in bad]))
     assert strategy.optimizer.ask().shape[1] == tiny_model.latent_dim
+
+
+def test_zerocost_answers_its_network_sizes_as_free_costs():
+    """The zerocost evaluator's params and flops are free costs: the same numbers as its answers, uncharged."""
+    from archlatent.evaluators import EVALUATORS
+
+    space = get_space("nb201")
+    evaluator = EVALUATORS.create("zerocost", space, dataset="cifar10", proxies="params,flops,synflow")
+    assert evaluator.free_metrics == ("params_mb", "flops_m")
+    cells = [space.sample(np.random.default_rng(s)) for s in range(2)]
+    costs = evaluator.costs(cells)
+    assert evaluator.cost.queries == 0
+    assert costs == [{m: full[m] for m in ("params_mb", "flops_m")} for full in evaluator.evaluate(cells)]
