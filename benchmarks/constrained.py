@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("flops_m", "hw_latency_ms_pixel3", "hw_latency_ms_fpga", "hw_latency_ms_raspi4")
+METRICS = ("hw_latency_ms_pixel3", "hw_latency_ms_fpga", "hw_latency_ms_raspi4", "flops_m")
 PERCENTILES = (10, 25, 50)
 
 
