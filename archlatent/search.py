@@ -2,9 +2,10 @@
 
 ask -> stages -> canonicalize -> dedupe by key -> evaluate only new architectures (journaled) -> tell. The budget
 counts distinct architectures evaluated, including the labelled ones a model was trained on.
-Stages (`archlatent.stages`: repair, neighbours, rank, screen) reshape each ask on its way; a
-screen's cheap answers are counted (and charged) apart. This loop is the one place that knows what
-was seen: it tells the strategy the fate of each proposal and lends it a read-only view of the
+Stages (`archlatent.stages`: constraint, repair, neighbours, rank, screen) reshape each ask on its way;
+a screen's cheap answers are counted (and charged) apart, and so are a constraint stage's free cost
+answers (it drops infeasible cells first: told ``infeasible``, never the best). This loop is the one
+place that knows what was seen: it tells the strategy the fate of each proposal and lends it a read-only view of the
 evaluated keys. The bookkeeping (records, the best, budget, patience, stop) lives in `Ledger` and
 `Guard`.
 """
