@@ -189,3 +189,19 @@ def test_zerocost_answers_its_network_sizes_as_free_costs():
     costs = evaluator.costs(cells)
     assert evaluator.cost.queries == 0
     assert costs == [{m: full[m] for m in ("params_mb", "flops_m")} for full in evaluator.evaluate(cells)]
+
+
+def test_the_benchmark_cli_prints_randoms_expectation_beside_each_methods_queries(nb201_csv, tmp_path, capsys, tight):
+    out = tmp_path / "bench"
+    code, stdout, _ = _run(["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--methods", "random",
+                            "--seeds", "2", "--budget", "1000", "--until-hit", "--screen", "none",
+                            "--constraint", f"{PIXEL3}<={tight!r}", "--out", str(out)], capsys)
+    assert code == 0
+    doc = json.loads(stdout)
+    hits, expected = doc["first_hit"]["random"], doc["oracle"]["random_expected_first_hit"]
+    assert doc["oracle"]["constraints"] == [f"{PIXEL3}<={tight!r}"] and hits["random_expected"] == expected
+    assert hits["ratio_to_random"] == pytest.approx(hits["mean"] / expected) and hits["missed"] == 0
+    code, _, err = _run(["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--methods", "random",
+                         "--seeds", "2", "--budget", "1000", "--until-hit", "--screen", "none", "--resume",
+                         "--constraint", "flops_m<=30", "--out", str(out)], capsys)
+    assert code == 2 and "constraints" in err  # a resumed benchmark keeps its constraints
