@@ -19,8 +19,11 @@ import numpy as np
 
 from archlatent.bounds import check
 from archlatent.config import SearchConfig
+from archlatent.constraints import Constraint, check_constraints, feasible_rows, parse_constraints
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS
+from archlatent.evaluators.tabular import TabularEvaluator
+from archlatent.genotype import Genotype
 from archlatent.optimizers import OPTIMIZERS
 from archlatent.plugin_settings import check_config
 from archlatent.run import build, run_search
@@ -118,7 +121,9 @@ def run_benchmark(
         raise ArchLatentError(f"the benchmark reports {config.report!r}, which {shared.table.path.name} does not "
                               f"have (it has {', '.join(shared.metrics)}); give the full table with --bench FILE "
                               "or $ARCHLATENT_DATA")
-    best_valid, best_valid_acc = shared.best(config.objectives[0])
+    constraints = parse_constraints(config.constraints)
+    check_constraints(constraints, shared)
+    best_valid, best_valid_acc, cells = target(space, shared, config.objectives[0], constraints)
     key = best_valid.key()
     rows = shared.table.row_ids(best_valid)
     oracle = {
@@ -127,8 +132,10 @@ def run_benchmark(
         "best_valid_test_acc": float(np.mean(shared.columns[config.report][rows])),
         "best_test_acc": shared.best(config.report)[1],
     }
+    if constraints:
+        oracle["constraints"] = [c.text for c in constraints]
     if until_hit and space.size() is not None:
-        oracle["random_expected_first_hit"] = random_first_hit(space, key)
+        oracle["random_expected_first_hit"] = random_first_hit(space, key, cells)
     model, labelled = None, None
     if any(STRATEGIES.get(s).needs_model for s, _ in resolved.values()):
         parts = build(config.replace(strategy="latent"), evaluator=shared, pretrain_progress=pretrain_progress)
@@ -179,13 +186,36 @@ def _method_config(config: SearchConfig, strategy: str, optimizer: str, seed: in
     )
 
 
-def random_first_hit(space: SearchSpace, key: str) -> float:
+def random_first_hit(space: SearchSpace, key: str, cells: Iterable[Genotype] | None = None) -> float:
     """Exact expected number of distinct architectures (keys) uniform random search evaluates until
     it evaluates `key`: 1 + sum over the other classes i of p_i / (p_i + p_key), with p the share of
-    the space's cells in each class (class i comes first with that probability)."""
-    counts = Counter(space.canonicalize(g).key() for g in space.enumerate())
-    p_key = counts.pop(key) / space.size()
-    return 1.0 + sum((c / space.size()) / (c / space.size() + p_key) for c in counts.values())
+    the cells it draws from (`cells`: the space's, or under constraints the feasible ones that
+    rejection sampling keeps) in each class (class i comes first with that probability)."""
+    counts = Counter(space.canonicalize(g).key() for g in (space.enumerate() if cells is None else cells))
+    total = sum(counts.values())
+    p_key = counts.pop(key) / total
+    return 1.0 + sum((c / total) / (c / total + p_key) for c in counts.values())
+
+
+def target(
+    space: SearchSpace, evaluator: TabularEvaluator, metric: str, constraints: Sequence[Constraint] = ()
+) -> tuple[Genotype, float, list[Genotype] | None]:
+    """The best cell by `metric` a search can find, its value, and (under constraints) the cells random
+    search draws from. Without constraints the table's best; with them the best of the cells that are
+    their own canonical form (what a search evaluates) and meet every constraint, and the cells whose
+    canonical form does (what rejection sampling keeps, as the constraint stage judges a cell)."""
+    if not constraints:
+        return (*evaluator.best(metric), None)
+    table, mask = evaluator.table, feasible_rows(constraints, evaluator)
+    assert mask is not None
+    canonical = [table.row_ids(space.canonicalize(g))[0] for g in table.genotypes]
+    own = np.array([c == r for r, c in enumerate(canonical)]) & mask
+    if not own.any():
+        raise ArchLatentError(f"no cell of {table.path.name} meets {', '.join(c.text for c in constraints)} in its "
+                              "canonical form, so no search can evaluate one")
+    row = int(np.argmax(np.where(own, evaluator.columns[metric], -np.inf)))
+    cells = [g for g, c in zip(table.genotypes, canonical) if mask[c]]
+    return table.genotypes[row], float(evaluator.columns[metric][row]), cells
 
 
 def first_hits(runs: Sequence[Mapping[str, Any]], method: str, cap: int) -> dict[str, float]:
@@ -203,7 +233,7 @@ def _record(name: str, seed: int, history: list[dict[str, Any]], config: SearchC
     tests, hits = np.full(budget, np.nan), np.zeros(budget, dtype=bool)
     first_hit = next((i + 1 for i, e in enumerate(history) if e["key"] == key), None)
     for i, entry in enumerate(history[:budget]):
-        tests[i] = entry[report]
+        tests[i] = entry.get(report, np.nan)  # none yet while every labelled cell broke a constraint
         hits[i] = first_hit is not None and i + 1 >= first_hit
     last = len(history[:budget])
     if 0 < last < budget:

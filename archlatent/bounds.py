@@ -24,6 +24,7 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "neighbours": (0, 1_000),
     "threads": (0, 1_024),
     "workers": (1, 4_096),
+    "constraints": (0, 64),  # --constraint texts of one run, each checked on every cell a search proposes
     # plugin settings of a config's [strategy] / [optimizer] tables that size what an ask holds in memory
     # (lower bounds are the plugins' own; these only stop ``population = 10**9``)
     "population": (0, 100_000),

@@ -36,6 +36,7 @@ else:  # pragma: no cover
 
 from archlatent.bounds import BoundError, check_all
 from archlatent.checks import is_int
+from archlatent.constraints import ConstraintError, parse_constraints
 from archlatent.errors import ArchLatentError
 
 #: Config keys whose value is a plugin: a name, or a table with ``name`` and the plugin's settings.
@@ -63,6 +64,8 @@ class SearchConfig:
     ``none`` never. ``out`` is the
     run folder (journal, pretrained model); ``threads`` the torch intra-op threads the run uses (1 by
     default, 0 for torch's own setting; set for the call and restored afterwards: `archlatent.threads`).
+    ``constraints`` bound free costs (``"hw_latency_ms_pixel3<=5"``: `archlatent.constraints`): the
+    best is the best cell meeting them all, and no other cell is queried for accuracy.
     ``recipe`` is the space's recipe (`archlatent.recipes`) as `build` recorded it: a config that
     carries another one is refused. Only the fields marked resumable (`RESUMABLE`) may change
     when a run is resumed.
@@ -88,6 +91,7 @@ class SearchConfig:
     budget: int = field(default=100, metadata=_RESUMABLE)
     seed: int = 0
     objectives: tuple[str, ...] = ("valid_acc",)
+    constraints: tuple[str, ...] = ()
     allow_test_objective: bool = False
     report: str = "test_acc"
     out: str | None = field(default=None, metadata=_RESUMABLE)
@@ -103,8 +107,8 @@ class SearchConfig:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name.endswith("_kwargs"):
-                continue
+            if f.name.endswith("_kwargs") or (f.name == "constraints" and not value):
+                continue  # no constraints: written as before they existed, so older runs resume unchanged
             if f.name in PLUGINS:
                 value = {"name": value, **getattr(self, f.name + "_kwargs")}
             out[f.name] = list(value) if isinstance(value, tuple) else value
@@ -125,6 +129,8 @@ class SearchConfig:
                 values[plugin], values[plugin + "_kwargs"] = _plugin(values[plugin], plugin, source)
         if "objectives" in values:
             values["objectives"] = _objectives(values["objectives"], source)
+        if "constraints" in values:
+            values["constraints"] = _constraints(values["constraints"], source)
         if "space" not in values:
             raise ConfigError(f"{source} names no space (set `space`, or pass --space)")
         try:
@@ -188,6 +194,12 @@ def _objectives(value: Any, source: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
+def _constraints(value: Any, source: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{source}: `constraints` must be a list of texts such as ['flops_m<=100'], got {value!r:.200}")
+    return tuple(value)
+
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "space": (str,), "dataset": (str,), "strategy": (str,), "optimizer": (str,), "evaluator": (str,),
     "encoder": (str,), "checkpoint": (str, type(None)), "labels_file": (str, type(None)), "report": (str,),
@@ -221,3 +233,7 @@ def _check(config: SearchConfig) -> None:
     if config.labels >= config.budget:
         raise ConfigError(f"`labels` ({config.labels}) must be below `budget` ({config.budget}): labels count as queries")
     config.objectives = _objectives(config.objectives, "config")
+    try:
+        config.constraints = tuple(c.text for c in parse_constraints(_constraints(config.constraints, "config")))
+    except ConstraintError as err:
+        raise ConfigError(f"`constraints`: {err}") from None

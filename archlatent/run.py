@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from archlatent.config import RESUMABLE, SearchConfig
+from archlatent.constraints import check_constraints, parse_constraints
 from archlatent.errors import ArchLatentError, CheckpointError
 from archlatent.evaluators import EVALUATORS, Evaluator
 from archlatent.executors import EXECUTORS
@@ -89,6 +90,7 @@ def build(
     objectives = check_objectives(config.objectives, evaluator.metrics, allow_test=config.allow_test_objective)
     parts = Parts(config, base, evaluator, strategy=None)  # type: ignore[arg-type]
     parts.notes += filter(None, [report_note(config.report, evaluator)])
+    first = _constrain(parts)  # before the model: a constraint no cell meets is refused before pretraining
     screen = _screen(parts, objectives)
     pool = getattr(evaluator, "pool", None)
     if pool is not None:
@@ -109,10 +111,23 @@ def build(
         kwargs.update(model=model, optimizer=parts.config.optimizer, optimizer_kwargs=_optimizer_settings(parts, rules, screen))
         if name == "latent" and isinstance(model, Sequence) and len(model) > 1:
             name = "portfolio"  # one latent strategy per autoencoder, sharing every answer
-    parts.stages += [screen] if screen is not None else []
+    parts.stages = first + parts.stages + ([screen] if screen is not None else [])
     parts.model, parts.labelled = model, {g: dict(m) for g, m in (labelled or {}).items()}
     parts.strategy = STRATEGIES.create(name, parts.space, objectives=objectives, seed=parts.config.seed, **kwargs)
     return parts
+
+
+def _constrain(parts: Parts) -> list[Stage]:
+    """The constraint stage, first of every strategy's stages, when the config has constraints (each
+    checked against the evaluator's free costs and, over a table, against its cells)."""
+    constraints = parse_constraints(parts.config.constraints)
+    if not constraints:
+        return []
+    check_constraints(constraints, parts.evaluator)
+    parts.notes.append(f"constraints {', '.join(c.text for c in constraints)}: each proposal's costs are answered "
+                       "free first and cells that break one are never queried for accuracy (told infeasible, "
+                       "counted apart); the best is the best feasible cell")
+    return [STAGES.create("constraint", evaluator=parts.evaluator, constraints=constraints)]
 
 
 def _screen(parts: Parts, objectives: tuple[str, ...]) -> Screen | None:
@@ -205,6 +220,7 @@ def run_search(
                 opened.close()
     result.provenance = dict(parts.evaluator.provenance)
     result.notes = list(parts.notes)
+    result.constraints = list(config.constraints)
     if len(result.objectives) > 1:
         from archlatent.pareto import front_report
 

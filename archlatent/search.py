@@ -2,9 +2,10 @@
 
 ask -> stages -> canonicalize -> dedupe by key -> evaluate only new architectures (journaled) -> tell. The budget
 counts distinct architectures evaluated, including the labelled ones a model was trained on.
-Stages (`archlatent.stages`: repair, neighbours, rank, screen) reshape each ask on its way; a
-screen's cheap answers are counted (and charged) apart. This loop is the one place that knows what
-was seen: it tells the strategy the fate of each proposal and lends it a read-only view of the
+Stages (`archlatent.stages`: constraint, repair, neighbours, rank, screen) reshape each ask on its way;
+a screen's cheap answers are counted (and charged) apart, and so are a constraint stage's free cost
+answers (it drops infeasible cells first: told ``infeasible``, never the best). This loop is the one
+place that knows what was seen: it tells the strategy the fate of each proposal and lends it a read-only view of the
 evaluated keys. The bookkeeping (records, the best, budget, patience, stop) lives in `Ledger` and
 `Guard`.
 """
@@ -55,6 +56,11 @@ class SearchResult:
     #: Cheap answers of a `Screen` (not queries) and what they cost, in full evaluations.
     screened: int = 0
     screen_cost: float = 0.0
+    #: Free cost answers under constraints (not queries, not charged) and the proposals told
+    #: infeasible (never evaluated); the constraints, as written.
+    costed: int = 0
+    infeasible: int = 0
+    constraints: list[str] = field(default_factory=list)
     #: Where the answers came from (the evaluator's provenance), what assembling the run noted, and
     #: for several objectives the Pareto front of everything evaluated (set by `run_search`).
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -83,8 +89,10 @@ class SearchResult:
 class Ledger:
     """The run's records: every evaluation (labels included) in order, the best so far and the counts."""
 
-    def __init__(self, space: SearchSpace, objectives: tuple[str, ...], report: str, answers: Answers, cheap: bool) -> None:
+    def __init__(self, space: SearchSpace, objectives: tuple[str, ...], report: str, answers: Answers, cheap: bool,
+                 meets: Callable[[Mapping[str, float]], bool] = lambda metrics: True) -> None:
         self.space, self.objectives, self.report, self.answers, self.cheap = space, objectives, report, answers, cheap
+        self.meets = meets  # whether an answer meets the run's constraints: only those can be the best
         self.result = SearchResult(best={}, history=[], queries=0, label_queries=0, objectives=objectives)
 
     def record(self, g: Genotype, metrics: Mapping[str, float], label: bool) -> None:
@@ -98,9 +106,11 @@ class Ledger:
         result.queries += 1
         entry = {"query": result.queries, "arch": self.space.format(g), "key": key, "label": label}
         entry.update({m: metrics[m] for m in dict.fromkeys((*self.objectives, self.report)) if m in metrics})
-        if not result.best or signed(metric, metrics[metric]) < signed(metric, result.best[metric]):
+        better = not result.best or signed(metric, metrics[metric]) < signed(metric, result.best[metric])
+        if better and self.meets(metrics):
             result.best = {"arch": entry["arch"], "key": key, **metrics}
-        entry["best_" + metric] = result.best[metric]
+        if result.best:  # none yet only while every labelled cell broke a constraint
+            entry["best_" + metric] = result.best[metric]
         if self.report in result.best:
             entry["best_" + self.report] = result.best[self.report]
         if self.cheap:
@@ -110,7 +120,8 @@ class Ledger:
     def told(self, ask: Ask, new: Mapping[str, Genotype]) -> list[Told]:
         """The fate of every row of `ask` (in the strategy's order, then the extra rows); a key's first
         row in evaluation order is ``new`` (with a stage's cheap answer beside its metrics), its others
-        ``repeat``; a row a stage left out with a cheap answer is ``screened``."""
+        ``repeat``; a row a stage left out with a cheap answer is ``screened``, a row a constraint
+        dropped ``infeasible`` with its cost answers."""
         told: list[Told | None] = [None] * len(ask.genotypes)
         fresh, cache = set(new), self.result.metrics
         for i in ask.order:
@@ -127,6 +138,9 @@ class Ledger:
                 told[i] = Told(g, cache[key], "repeat")
             elif i in ask.dropped and key in ask.cheap:
                 told[i] = Told(g, ask.cheap[key], "screened")
+            elif i in ask.infeasible:
+                self.result.infeasible += 1
+                told[i] = Told(g, ask.infeasible[i], "infeasible")
             else:  # left out by a stage, or the budget is spent: nothing more is evaluated
                 told[i] = Told(g, None, "skipped")
         return told  # type: ignore[return-value]
@@ -134,12 +148,18 @@ class Ledger:
 
 @dataclass
 class Guard:
-    """When the loop ends: the budget spent, `stop(result)` holding, or `patience` asks without a new one."""
+    """When the loop ends: the budget spent, `stop(result)` holding, or `patience` asks without a new one.
+
+    Under constraints an ask that evaluated nothing but found cells infeasible the search had not met
+    before still counts as idle, yet a strategy that steers by them (lanas, a latent optimizer) gets
+    `DRY` times the patience of such asks in a row before the search stops."""
 
     budget: int
     patience: int
     stop: Callable[[SearchResult], bool] | None = None
     idle: int = 0
+    dry: int = 0
+    DRY = 10
 
     def going(self, result: SearchResult) -> bool:
         return result.queries < self.budget and not self.stopped(result)
@@ -147,14 +167,17 @@ class Guard:
     def stopped(self, result: SearchResult) -> bool:
         return self.stop is not None and self.stop(result)
 
-    def stalled(self, new: bool, result: SearchResult) -> bool:
-        """Count an ask; True once `patience` asks in a row brought nothing new."""
+    def stalled(self, new: bool, result: SearchResult, learned: bool = False) -> bool:
+        """Count an ask; True once `patience` asks in a row brought nothing new (`learned`: it found cells
+        infeasible that the search had not met, see the class doc)."""
         self.idle = 0 if new else self.idle + 1
-        if self.idle < self.patience:
+        self.dry = 0 if new or not learned else self.dry + 1
+        if self.idle < self.patience or (learned and self.dry < self.DRY * self.patience):
             return False
         if not result.queries:
-            raise SearchError(f"the strategy proposed no valid new architecture in {self.patience} asks "
-                              f"({result.invalid} invalid decodes); is its model trained for this space?")
+            raise SearchError(f"the strategy proposed no valid new architecture in {self.idle} asks "
+                              f"({result.invalid} invalid decodes, {result.infeasible} infeasible under the "
+                              "constraints); is its model trained for this space, can it meet the constraints?")
         log.warning("strategy proposed no new architecture in %d asks; stopping at %d queries", self.patience, result.queries)
         return True
 
@@ -200,9 +223,13 @@ def search(
     answers = Answers(space, evaluator, executor, journal)
     ledger = Ledger(space, strategy.objectives, report, answers, cheap=any(s.cheap for s in stages))
     result = ledger.result
-    strategy.attach(result.metrics.keys())
     ctx = Context(space, result.metrics.keys(), strategy.objectives, strategy.rng, executor,
                   getattr(strategy, "predict", None), getattr(strategy, "rejects_repeats", False))
+    for stage in stages:
+        stage.attach(ctx)
+    strategy.attach(result.metrics.keys(), ctx.admits)
+    ledger.meets = ctx.meets
+    met: set[str] = set()  # keys told infeasible so far
     _warm_start(space, strategy, stages, ledger, labelled, ctx)
     guard = Guard(budget, patience, stop)
     while guard.going(result):
@@ -211,7 +238,7 @@ def search(
             ask = stage(ask, ctx)
         ask.genotypes = [None if g is None else space.canonicalize(g) for g in ask.genotypes]
         result.proposals += len(ask.genotypes)
-        result.screened, result.screen_cost = ctx.screened, ctx.screen_cost
+        result.screened, result.screen_cost, result.costed = ctx.screened, ctx.screen_cost, ctx.costed
         new = dict(list(ask.new(result.metrics).items())[: budget - result.queries])
         metrics = answers(list(new.values())) if new else {}
         for key, g in new.items():  # in evaluation order: a ranked or screened ask's best first
@@ -222,7 +249,9 @@ def search(
             stage.tell(told, ctx)
         if progress is not None:
             progress(result)
-        if guard.stalled(bool(new), result):
+        fresh = {t.genotype.key() for t in told if t.status == "infeasible"} - met  # type: ignore[union-attr]
+        met |= fresh
+        if guard.stalled(bool(new), result, learned=bool(fresh)):
             result.stopped = "stalled"
             break
     if guard.stopped(result):

@@ -34,6 +34,8 @@ def _make(name, nb201_table):
     if name == "screen":
         cheap, share = TabularEvaluator(nb201_table, "cifar10").fidelity("valid_acc_12ep")
         return STAGES.create(name, evaluator=cheap, metric="valid_acc_12ep", keep=0.5, share=share)
+    if name == "constraint":
+        return STAGES.create(name, evaluator=TabularEvaluator(nb201_table, "cifar10"), constraints=["flops_m<=50"])
     return STAGES.create(name)
 
 

@@ -47,6 +47,10 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels-file", default=S, help="CSV of (arch, objective) labels for the score head (any space)")
     p.add_argument("--objectives", default=S, help="comma list of metrics: the first is searched on (default "
                                                     "valid_acc); more for a Pareto front (nsga2)")
+    p.add_argument("--constraint", action="append", default=S, metavar="METRIC<=V",
+                   help="a bound on a free cost (params, FLOPs, latency: answered without a query), e.g. "
+                        "hw_latency_ms_pixel3<=5 (also <, >=, >); repeatable; the best is the best cell meeting all "
+                        "and no other cell is queried for accuracy")
     p.add_argument("--allow-test-objective", action="store_true", default=S, help="allow searching on a test metric")
     p.add_argument("--no-remap", dest="remap", action="store_false", default=S, help="turn TNAO's latent remapping off")
     p.add_argument("--no-rank", dest="rank", action="store_false", default=S, help="latent: evaluate each ask in the "
@@ -108,6 +112,8 @@ def overrides(typed: dict[str, Any]) -> dict[str, Any]:
     over: dict[str, Any] = {k: typed[k] for k in _PLAIN_FLAGS if k in typed}
     if "objectives" in typed:
         over["objectives"] = typed["objectives"].split(",")
+    if "constraint" in typed:
+        over["constraints"] = list(typed["constraint"])
     if "optimizer" in typed:
         over["optimizer"] = {"name": typed["optimizer"]}
         over["strategy"] = {"name": typed.get("strategy", "latent")}
@@ -186,6 +192,7 @@ def _search(args: argparse.Namespace, out: Path, config: Any) -> int:
     best = {k: doc["best"].get(k) for k in ("arch", *config.objectives, config.report)}
     emit({"best": best, **{k: doc[k] for k in ("queries", "label_queries", "screened", "screen_cost", "seconds",
                                                 "stopped", "valid_share")},
+          **({k: doc[k] for k in ("constraints", "costed", "infeasible")} if config.constraints else {}),
           "out": str(out)})
     return 0
 

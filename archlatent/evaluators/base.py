@@ -76,6 +76,16 @@ class Evaluator(ABC):
                     f"evaluator {self.name!r} answers for space {self.space_name!r}, not for a genotype of {other!r}"
                 )
 
+    @property
+    def free_metrics(self) -> tuple[str, ...]:
+        """The metrics of `metrics` a user has without training (params, FLOPs, latency:
+        `archlatent.constraints.is_cost`), which `costs` answers without a query; none by default."""
+        return ()
+
+    def costs(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
+        """The `free_metrics` of each genotype: not a query, not charged (costs are free, accuracy is not)."""
+        raise ArchLatentError(f"evaluator {self.name!r} answers no cost without a query")
+
     def fidelities(self, metric: str) -> tuple[str, ...]:
         """Cheap short-training versions of `metric` this evaluator can screen with, cheapest first."""
         return ()

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from archlatent.constraints import is_cost
 from archlatent.errors import DataError
 from archlatent.evaluators.base import EVALUATORS, Evaluator
 from archlatent.evaluators.tables import BenchmarkTable, load_table
@@ -99,6 +100,23 @@ class TabularEvaluator(Evaluator):
             metrics = self._row_metrics(self.table.row_ids(genotype))
             self.cost.charge(self._share * metrics.get("train_time_s", 0.0))
             out.append({self._only: metrics[self._only]} if self._only else metrics)
+        return out
+
+    @property
+    def free_metrics(self) -> tuple[str, ...]:
+        """The table's cost columns (params, FLOPs, latencies: `archlatent.constraints.is_cost`)."""
+        return () if self._only else tuple(m for m in self.columns if is_cost(m))
+
+    def costs(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
+        """The cost columns of each genotype's row (seed means), neither counted nor charged."""
+        self.check(genotypes)
+        out = []
+        for genotype in genotypes:
+            rows = self.table.row_ids(genotype)
+            if not self.held[rows].all():
+                raise DataError(f"{get_space(self.space_name).format(genotype)} has no {self.dataset} entry in "
+                                f"{self.table.path}{self.table.note}")
+            out.append({m: float(np.mean(self.columns[m][rows])) for m in self.free_metrics})
         return out
 
     def fidelities(self, metric: str) -> tuple[str, ...]:

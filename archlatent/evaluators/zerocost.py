@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from archlatent.constraints import is_cost
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS, Evaluator
 from archlatent.genotype import Genotype
@@ -119,6 +120,18 @@ class ZeroCostEvaluator(Evaluator):
     @property
     def metrics(self) -> tuple[str, ...]:
         return tuple(PROXIES[p].metric for p in self.proxies)
+
+    @property
+    def free_metrics(self) -> tuple[str, ...]:
+        """The network's sizes (``params_mb``, ``flops_m``) among the chosen proxies: no data, no training."""
+        return tuple(m for m in self.metrics if is_cost(m))
+
+    def costs(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
+        """The sizes of each genotype's network (built, not trained): neither counted nor charged."""
+        self.check(genotypes)
+        sizes = [p for p in self.proxies if is_cost(PROXIES[p].metric)]
+        return [{PROXIES[p].metric: PROXIES[p].compute(self.build(g), self.batch, self.image_shape, "cpu") for p in sizes}
+                for g in genotypes]
 
     def build(self, genotype: Genotype) -> Network:
         """The standalone network of `genotype`, initialized from the seed, on the CPU."""

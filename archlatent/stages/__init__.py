@@ -1,5 +1,5 @@
 """Stages between a strategy's ask and the evaluator, one file each, registered by name in `STAGES`:
-`repair` (repeats become unseen neighbours), `neighbours` (of the incumbent), `rank` (best predicted
+`constraint` (cells that break a constraint on a free cost are dropped first), `repair` (repeats become unseen neighbours), `neighbours` (of the incumbent), `rank` (best predicted
 first) and `screen` (a cheap fidelity first, only the best share evaluated)."""
 
 from archlatent.registry import import_plugins

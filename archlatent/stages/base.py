@@ -11,7 +11,7 @@ told the strategy, each stage is told too (`Stage.tell`), in the strategy's orde
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -32,9 +32,10 @@ class Ask:
     ``genotypes`` are the strategy's proposals in its order (the first ``asked``), then the rows
     stages added (``extra``); ``order`` is the evaluation order (a permutation of their indices);
     ``dropped`` the indices a stage left out (told ``screened`` where a stage answered them cheaply,
-    else ``skipped``); ``cheap`` the cheap answers a stage gave, by key ({metric: value}: the search
-    tells them with the left-out rows and beside the full answer of the others); ``scores`` the
-    predicted losses of the rows where a stage computed them (lower is better; ``inf`` where none).
+    ``infeasible`` where ``infeasible`` holds their cost answers (`archlatent.stages.constraint`), else
+    ``skipped``); ``cheap`` the cheap answers a stage gave, by key ({metric: value}: the search tells
+    them with the left-out rows and beside the full answer of the others); ``scores`` the predicted
+    losses of the rows where a stage computed them (lower is better; ``inf`` where none).
     """
 
     genotypes: list[Genotype | None]
@@ -43,6 +44,7 @@ class Ask:
     dropped: set[int] = field(default_factory=set)
     cheap: dict[str, dict[str, float]] = field(default_factory=dict)
     scores: Tensor | None = None
+    infeasible: dict[int, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, proposals: Sequence[Genotype | None]) -> Ask:
@@ -73,7 +75,10 @@ class Ask:
 class Context:
     """What a stage may look at: the space, the evaluated keys (read-only), the objectives, the
     strategy's random stream and predictor (``predict(genotypes)``: predicted losses or None), whether
-    the strategy wants repeats told (not repaired), the executor, and the cheap answers' tally."""
+    the strategy wants repeats told (not repaired), the executor, and the cheap answers' tally; and,
+    under constraints (a `Constrain` stage sets them), ``admits(genotype)``: whether a cell meets them
+    (answered from its free costs, ``costed`` counts those answers), ``meets(metrics)``: whether
+    metrics do."""
 
     space: SearchSpace
     seen: Container[str]
@@ -84,6 +89,9 @@ class Context:
     rejects_repeats: bool = False
     screened: int = 0
     screen_cost: float = 0.0
+    admits: Callable[[Genotype], bool] = field(default=lambda genotype: True)
+    meets: Callable[[Mapping[str, float]], bool] = field(default=lambda metrics: True)
+    costed: int = 0
 
 
 class Stage:
@@ -100,6 +108,9 @@ class Stage:
 
     def __call__(self, ask: Ask, ctx: Context) -> Ask:
         raise NotImplementedError
+
+    def attach(self, ctx: Context) -> None:
+        """Called once with the run's context, before the first ask (a stage may lend it a predicate)."""
 
     def tell(self, told: Sequence[Told], ctx: Context) -> None:
         """What became of every row of the last ask (the strategy's rows, then the extra ones)."""

@@ -52,12 +52,13 @@ class Neighbours(Stage):
         return ask
 
     def _ring(self, ask: Ask, ctx: Context) -> list[Genotype]:
-        """The unseen neighbours of the incumbent that the ask does not hold yet."""
+        """The unseen neighbours of the incumbent that the ask does not hold yet (and that meet the
+        constraints, where a `Constrain` stage lent `Context.admits`)."""
         if not self.count or self.best is None:
             return []
         taken = {g.key() for g in ask.genotypes if g is not None}
         return list({g.key(): g for g in ctx.space.neighbours(self.best[1])
-                     if g.key() not in ctx.seen and g.key() not in taken}.values())
+                     if g.key() not in ctx.seen and g.key() not in taken and ctx.admits(g)}.values())
 
     def tell(self, told: Sequence[Told], ctx: Context) -> None:
         for t in told:

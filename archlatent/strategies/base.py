@@ -10,7 +10,7 @@ proposal (`Told.status`) and lends it a read-only view of the evaluated keys (`i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -22,7 +22,7 @@ from archlatent.objectives import signed
 from archlatent.registry import Registry
 from archlatent.spaces.base import SearchSpace
 
-Status = Literal["new", "repeat", "invalid", "skipped", "screened"]
+Status = Literal["new", "repeat", "invalid", "skipped", "screened", "infeasible"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class Told:
     """The fate of one proposal: ``new`` (evaluated now), ``repeat`` (evaluated before: metrics are
     the earlier ones), ``invalid`` (no valid architecture; no genotype), ``skipped`` (valid and new
     but not evaluated: the budget was spent, or a stage left it out unanswered; no metrics), ``screened``
-    (valid and new, answered only by a screen's cheap fidelity: metrics hold that answer by its name)."""
+    (valid and new, answered only by a screen's cheap fidelity: metrics hold that answer by its name),
+    ``infeasible`` (it breaks a constraint, so it was not evaluated: metrics are its free cost answers only)."""
 
     genotype: Genotype | None
     metrics: Mapping[str, float] | None
@@ -65,10 +66,25 @@ class Strategy(ABC):
             )
         self.rng = np.random.default_rng(seed)
         self._seen: Container[str] = frozenset()
+        self.admits: Callable[[Genotype], bool] = lambda genotype: True
 
-    def attach(self, seen: Container[str]) -> None:
-        """The search loop's read-only view of evaluated keys (called once, before the first ask)."""
+    def attach(self, seen: Container[str], admits: Callable[[Genotype], bool] | None = None) -> None:
+        """The search loop's read-only view of evaluated keys and, under constraints, whether a cell meets
+        them (`admits`, answered from free costs; called once, before the first ask)."""
         self._seen = seen
+        if admits is not None:
+            self.admits = admits
+
+    def sample_admitted(self, tries: int = 1000) -> Genotype:
+        """A uniform cell of the space that meets the constraints (rejection sampling, up to `tries`
+        draws; the first draw where there are none)."""
+        for _ in range(tries):
+            drawn = self.space.sample(self.rng)
+            if self.admits(drawn):
+                return drawn
+        raise ArchLatentError(f"strategy {self.name!r}: none of {tries} uniform cells met the constraints; feasible "
+                              "cells are too rare for rejection sampling (loosen the constraints, or search with "
+                              "lanas or a latent optimizer, which steer by the infeasible cells they are told)")
 
     def is_seen(self, genotype: Genotype) -> bool:
         """Whether the search has evaluated `genotype` (by key) already."""

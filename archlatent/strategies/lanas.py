@@ -45,7 +45,14 @@ _CHUNK = 64
 
 @STRATEGIES.register("lanas")
 class LaNAS(Strategy):
-    """LaNAS over any space with `features`: tree of linear regressors, UCB, bags or rejection sampling."""
+    """LaNAS over any space with `features`: tree of linear regressors, UCB, bags or rejection sampling.
+
+    Under constraints a cell told ``infeasible`` joins the samples with the worst loss of any feasible
+    sample so far (held back until one is known) and is never proposed again. Worst, not a fixed
+    penalty such as 0 % accuracy: the linear regressors then learn where the infeasible cells lie and
+    the splits send that region to the bad side, while an outlier penalty far off the accuracies'
+    scale would dominate the least squares of every node and blur the partition among feasible cells.
+    """
 
     def __init__(
         self,
@@ -86,6 +93,9 @@ class LaNAS(Strategy):
             self.pool = [space.representative(g) for g in unique.values()]
             self._pool_x = space.features(self.pool)
         self._bags: dict[int, list[int]] = {}  # leaf -> pool indices not evaluated at the last refit
+        self._infeasible: set[str] = set()  # keys told infeasible (never proposed again)
+        self._pending: list[Genotype] = []  # infeasible cells told before any feasible loss was known
+        self._worst = -np.inf  # the worst (largest) loss of a feasible sample so far
         #: The node whose region the last proposal was drawn from (the selected leaf, unless the rejection
         #: sampler fell back to an ancestor's region; 0, the root, for random proposals).
         self.region = 0
@@ -109,7 +119,14 @@ class LaNAS(Strategy):
         new = [(t.genotype, t.metrics) for t in told if t.status == "new"]  # both set on new proposals
         if new:
             losses = [self.loss(m) for _, m in new]  # type: ignore[arg-type]
+            self._worst = max([self._worst, *losses])
             self._add(self.space.features([g for g, _ in new]), losses)  # type: ignore[misc]
+        bad = [t.genotype for t in told if t.status == "infeasible"]
+        self._infeasible.update(g.key() for g in bad)  # type: ignore[union-attr]
+        self._pending += bad  # type: ignore[arg-type]
+        if self._pending and np.isfinite(self._worst):  # told as the worst loss seen (see the class doc)
+            self._add(self.space.features(self._pending), [self._worst] * len(self._pending))
+            self._pending = []
 
     def warm_start(self, genotypes: Sequence[Genotype], metrics: Sequence[Mapping[str, float]]) -> None:
         """Labelled architectures join the samples (those that hold the objective)."""
@@ -132,16 +149,20 @@ class LaNAS(Strategy):
         self.tree.fit(np.stack(self._x), np.array(self._loss))
         self._fitted, self._since = True, 0
         if self.pool is not None:
-            left = np.array([i for i, g in enumerate(self.pool) if not self.is_seen(g)], dtype=np.int64)
+            left = np.array([i for i, g in enumerate(self.pool) if not self._done(g)], dtype=np.int64)
             leaves = self.tree.leaves(self._pool_x[left]) if left.size else np.zeros(0, dtype=np.int64)
             self._bags = {}
             for leaf, i in zip(leaves.tolist(), left.tolist()):
                 self._bags.setdefault(leaf, []).append(i)
 
+    def _done(self, g: Genotype) -> bool:
+        """Whether `g` was evaluated or told infeasible (not to be proposed again)."""
+        return self.is_seen(g) or g.key() in self._infeasible
+
     def _random(self) -> Genotype:
         """A uniform unevaluated architecture: of the pool, or of `space.sample` (up to `tries` draws)."""
         if self.pool is not None:
-            left = [g for g in self.pool if not self.is_seen(g)]
+            left = [g for g in self.pool if not self._done(g)]
             return left[int(self.rng.integers(len(left)))] if left else self.pool[0]
         return self._rejection(0)
 
@@ -152,7 +173,7 @@ class LaNAS(Strategy):
             i = int(self.rng.integers(len(bag)))
             bag[i], bag[-1] = bag[-1], bag[i]
             g = self.pool[bag.pop()]  # type: ignore[index]
-            if not self.is_seen(g):
+            if not self._done(g):
                 return g
         self.region = 0
         return self._random()
@@ -166,7 +187,7 @@ class LaNAS(Strategy):
                 drawn = [self.space.sample(self.rng) for _ in range(min(_CHUNK, self.tries - start))]
                 ok = self.tree.satisfies(self.space.features(drawn), region)
                 for draw, inside in zip(drawn, ok.tolist()):
-                    if inside and not self.is_seen(draw):
+                    if inside and not self._done(draw):
                         self.region = region
                         return draw
         assert draw is not None

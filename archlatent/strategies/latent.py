@@ -33,7 +33,8 @@ class LatentStrategy(Strategy):
     """Drives a registered `Optimizer` through a model's `reconstruct` (latent -> genotype) and `embed`.
 
     Proposals that decode to nothing valid, or that the loop did not evaluate (budget spent), are
-    rejected (infeasible). Repeats are told their measured objectives, as TNAO scores remapped
+    rejected (infeasible). Cells that break a constraint are told infeasible at their
+    latent points (`Optimizer.tell`'s feasibility). Repeats are told their measured objectives, as TNAO scores remapped
     particles; an optimizer that sets ``reject_repeats`` (NAO) has them rejected instead, so it
     widens its steps. Proposals a screen answered only cheaply (``screened``) go as `cheap_answers`
     says (`archlatent.strategies.cheap`): ``reject`` (infeasible, as before 0.8.0), ``drop``
@@ -117,8 +118,10 @@ class LatentStrategy(Strategy):
             self.optimizer.reject(rejected)
         if kept:
             u = self.standard([own[r].genotype for r in kept]) if self.remap else self.u[kept]  # type: ignore[misc]
-            f = torch.tensor([self.losses(answers[r]) for r in kept], dtype=torch.float32)  # type: ignore[arg-type]
-            self.optimizer.tell(u, f, torch.ones(len(kept), dtype=torch.bool))
+            feasible = torch.tensor([own[r].status != "infeasible" for r in kept], dtype=torch.bool)
+            f = torch.tensor([self.losses(answers[r]) if ok else [0.0] * len(self.objectives)  # type: ignore[arg-type]
+                              for r, ok in zip(kept, feasible.tolist())], dtype=torch.float32)
+            self.optimizer.tell(u, f, feasible)
         self.u = None
         learned = [(t.genotype, m) for t in extra if t.status in ("new", "screened") and (m := self.cheap.seed(t))]
         if learned:

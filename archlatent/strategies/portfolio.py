@@ -64,10 +64,10 @@ class PortfolioStrategy(Strategy):
     def rejects_repeats(self) -> bool:
         return self.members[0].rejects_repeats
 
-    def attach(self, seen: Any) -> None:
-        super().attach(seen)
+    def attach(self, seen: Any, admits: Any = None) -> None:
+        super().attach(seen, admits)
         for member in self.members:
-            member.attach(seen)
+            member.attach(seen, admits)
 
     def predict(self, genotypes: Sequence[Genotype]) -> Tensor | None:
         """The members' mean predicted loss (None while no member predicts). Shapes: -> [n]."""

@@ -11,12 +11,13 @@ from archlatent.strategies.base import STRATEGIES, Strategy, Told
 
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
-    """Proposes 16 uniform samples per ask (a fixed batch, not a setting) and learns nothing from their scores."""
+    """Proposes 16 uniform samples per ask (a fixed batch, not a setting) and learns nothing from their scores;
+    under constraints, uniform feasible ones (rejection: an infeasible draw is redrawn, free)."""
 
     batch = 16
 
     def ask(self) -> list[Genotype | None]:
-        return [self.space.sample(self.rng) for _ in range(self.batch)]
+        return [self.sample_admitted() for _ in range(self.batch)]
 
     def tell(self, told: Sequence[Told]) -> None:
         """Random search learns nothing from scores."""

@@ -20,7 +20,8 @@ class RegularizedEvolution(Strategy):
 
     Only new architectures join the population; a child the search has evaluated before is redrawn
     up to `retries` times (then a random cell is proposed), so the budget goes to distinct
-    architectures (as the benchmark protocol counts).
+    architectures (as the benchmark protocol counts). Under constraints the same rejection keeps
+    infeasible children and samples out (no query is spent on them).
     """
 
     def __init__(
@@ -41,14 +42,14 @@ class RegularizedEvolution(Strategy):
 
     def ask(self) -> list[Genotype | None]:
         if len(self.population) < self.population_size:
-            return [self.space.sample(self.rng) for _ in range(self.population_size - len(self.population))]
+            return [self.sample_admitted() for _ in range(self.population_size - len(self.population))]
         for _ in range(self.retries):  # children already evaluated are free but teach nothing
             picks = self.rng.choice(len(self.population), size=self.tournament, replace=False)
             parent = min((self.population[i] for i in picks), key=lambda member: member[1])[0]
             child = self.space.mutate(parent, self.rng)
-            if not self.is_seen(child):
+            if not self.is_seen(child) and self.admits(child):
                 return [child]
-        return [self.space.sample(self.rng)]  # the population's neighbourhood is exhausted
+        return [self.sample_admitted()]  # the population's (feasible) neighbourhood is exhausted
 
     def tell(self, told: Sequence[Told]) -> None:
         for t in told:
