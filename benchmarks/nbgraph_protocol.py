@@ -150,12 +150,21 @@ def run_dataset(config: SearchConfig, methods: Sequence[str], seeds: int, folder
             if on_run is not None:
                 on_run(record)
 
-        result = run_benchmark(config, methods, seeds, done=done, on_run=write, until_hit=until_hit, first_seed=first_seed)
-    summaries = {m: summarize([r for r in result.runs if r["method"] == m], oracle, config.budget, at)
+        runs_as = aliases(methods, config.optimizer)
+        result = run_benchmark(config, list(dict.fromkeys(runs_as.values())), seeds, done=done, on_run=write, until_hit=until_hit,
+                               first_seed=first_seed)
+    summaries = {m: summarize([r for r in result.runs if r["method"] == runs_as[m]], oracle, config.budget, at)
                  for m in methods}
-    seconds = {m: mean_se([r.get("seconds", 0.0) for r in result.runs if r["method"] == m]) for m in methods}
+    seconds = {m: mean_se([r.get("seconds", 0.0) for r in result.runs if r["method"] == runs_as[m]]) for m in methods}
     return {"oracle": dict(oracle), "cap": config.budget, "seeds": [first_seed, first_seed + seeds - 1],
-            "methods": summaries, "seconds_per_run": seconds}
+            "methods": summaries, "seconds_per_run": seconds, "runs_as": runs_as}
+
+
+def aliases(methods: Sequence[str], optimizer: str) -> dict[str, str]:
+    """Each method -> the first of `methods` that runs the same (``latent`` runs the default optimizer,
+    `optimizer`: with nao the default, ``latent`` and ``nao`` are one run, reported under both names)."""
+    runs = {m: (s, o or optimizer) for m, (s, o) in ((m, resolve_method(m)) for m in methods)}
+    return {m: next(first for first in methods if runs[first] == runs[m]) for m in methods}
 
 
 def shared_model(out: Path, config: SearchConfig, progress: Callable[[dict[str, Any]], None] | None) -> str:

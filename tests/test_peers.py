@@ -102,3 +102,27 @@ def test_protocol_runs_until_hit_and_prints_the_table(tmp_path: Path) -> None:
 def test_protocol_refuses_an_unknown_dataset_in_one_line(tmp_path: Path) -> None:
     done = _script("nbgraph_protocol.py", "--datasets", "cora,mnist", "--methods", "random", "--out", str(tmp_path))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "mnist" in done.stderr
+
+
+def test_protocol_runs_latent_once_when_it_is_nao() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from nbgraph_protocol import aliases
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    methods = ["latent", "rea", "nao", "bo"]
+    assert aliases(methods, "nao") == {"latent": "latent", "rea": "rea", "nao": "latent", "bo": "bo"}
+    assert aliases(methods, "bo") == {"latent": "latent", "rea": "rea", "nao": "nao", "bo": "latent"}
+
+
+def test_multi_objective_tpe_is_scored_against_the_exact_front(tmp_path: Path, nb201_csv: Path) -> None:
+    pytest.importorskip("optuna")
+    done = _script("peers.py", "--space", "nb201", "--dataset", "cifar10", "--objectives", "valid_acc,flops_m",
+                   "--fronts-at", "5,20", "--seeds", "1", "--out", str(tmp_path),
+                   env={"ARCHLATENT_DATA": str(nb201_csv.parent)})
+    assert done.returncode == 0, done.stderr
+    (run,) = [json.loads(line) for line in (tmp_path / "fronts.jsonl").read_text().splitlines()]
+    assert len(set(run["keys"])) == 20
+    hv, igd = [[run["scores"][b][m] for b in ("5", "20")] for m in ("hv_ratio", "igd_plus")]
+    assert 0 < hv[0] <= hv[1] <= 1 and igd[0] >= igd[1] >= 0  # more cells: never a worse front
+    assert "HV ratio @20" in done.stdout
