@@ -20,7 +20,7 @@ def _script(name: str, *args: str, env: dict[str, str] | None = None, prelude: s
     """Run a benchmark script as a user would, in a fresh process (its registrations stay there)."""
     code = (f"import runpy, sys; {prelude}sys.path.insert(0, {str(BENCHMARKS)!r}); "
             f"sys.argv = [{name!r}, *{list(args)!r}]; runpy.run_path({str(BENCHMARKS / name)!r}, run_name='__main__')")
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600,
+    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=ROOT, timeout=600,
                           env={**os.environ, **(env or {})})
 
 
