@@ -54,6 +54,12 @@ def test_tpe_on_nb201_counts_distinct_keys_only(tmp_path: Path, nb201_csv: Path)
     summary = json.loads((tmp_path / "summary.json").read_text())["methods"]["optuna-tpe"]
     assert summary["test"]["10"][0] == pytest.approx(sum(r["tests"][9] for r in runs) / 2)
     assert "| optuna-tpe | " in done.stdout and "test @10" in done.stdout
+    more = _script("peers.py", "--space", "nb201", "--dataset", "cifar10", "--seeds", "2", "--start", "1", "--budget",
+                   "15", "--out", str(tmp_path), env={"ARCHLATENT_DATA": str(nb201_csv.parent)})
+    assert more.returncode == 0, more.stderr
+    now = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert now[:2] == runs and [r["seed"] for r in now[2:]] == [2]  # seed 1 reused, seed 2 run
+    assert json.loads((tmp_path / "summary.json").read_text())["seeds"] == [1, 2]
 
 
 def test_tpe_tells_repeats_their_value_and_does_not_count_them(nb201_table) -> None:
