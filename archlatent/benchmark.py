@@ -99,8 +99,10 @@ def run_benchmark(
     on_run: Callable[[dict[str, Any]], None] | None = None,
     pretrain_progress: Callable[[dict[str, Any]], None] | None = None,
     until_hit: bool = False,
+    first_seed: int = 0,
 ) -> BenchmarkResult:
-    """Run every method for seeds 0..`seeds`-1 with `config`'s space, dataset, evaluator and budget.
+    """Run every method for seeds `first_seed`..`first_seed`+`seeds`-1 with `config`'s space, dataset,
+    evaluator and budget.
 
     `done` holds run records of an interrupted benchmark (by (method, seed)): they are reused, not
     rerun. `on_run` gets each new run's record (to write it down at once). With `until_hit` a run
@@ -110,6 +112,7 @@ def run_benchmark(
     """
     if config.evaluator != "tabular":
         raise ArchLatentError("the benchmark protocol needs a tabular evaluator (it reports test accuracy)")
+    check("seed", first_seed)
     check("seeds", seeds)  # bounded here, not only at the CLI: the trajectories are held in memory
     check("benchmark_cells", len(methods) * seeds * config.budget,
           f"methods x seeds x budget ({len(methods)} x {seeds} x {config.budget}: the trajectories held in memory)")
@@ -144,7 +147,7 @@ def run_benchmark(
     out = BenchmarkResult(oracle, budgets)
     for name, (strategy, optimizer) in resolved.items():
         tests, hits = np.zeros((seeds, config.budget)), np.zeros((seeds, config.budget), dtype=bool)
-        for seed in range(seeds):
+        for row, seed in enumerate(range(first_seed, first_seed + seeds)):
             record = dict(done[(name, seed)]) if done and (name, seed) in done else None
             if record is None:
                 cfg = _method_config(config, strategy, optimizer or config.optimizer, seed)
@@ -161,7 +164,7 @@ def run_benchmark(
                     record.update(screen=parts.screen.metric, screen_seconds=parts.screen.evaluator.cost.seconds)
                 if on_run is not None:
                     on_run(record)
-            tests[seed], hits[seed] = record["tests"], record["hits"]
+            tests[row], hits[row] = record["tests"], record["hits"]
             out.runs.append(record)
         out.tests[name], out.hits[name] = tests, hits
         mine = out.runs[-seeds:]  # this method's records
@@ -228,9 +231,11 @@ def first_hits(runs: Sequence[Mapping[str, Any]], method: str, cap: int) -> dict
 
 
 def _record(name: str, seed: int, history: list[dict[str, Any]], config: SearchConfig, key: str) -> dict[str, Any]:
-    """One run's trajectory (a run that stopped early keeps its last value) and its first hit."""
-    budget, report = config.budget, "best_" + config.report
+    """One run's trajectories of the best's report and objective (a run that stopped early keeps its
+    last values) and its first hit."""
+    budget, report, objective = config.budget, "best_" + config.report, "best_" + config.objectives[0]
     tests, hits = np.full(budget, np.nan), np.zeros(budget, dtype=bool)
+    valids = np.array([e[objective] for e in history[:budget]] or [np.nan])
     first_hit = next((i + 1 for i, e in enumerate(history) if e["key"] == key), None)
     for i, entry in enumerate(history[:budget]):
         tests[i] = entry.get(report, np.nan)  # none yet while every labelled cell broke a constraint
@@ -239,7 +244,8 @@ def _record(name: str, seed: int, history: list[dict[str, Any]], config: SearchC
     if 0 < last < budget:
         tests[last:], hits[last:] = tests[last - 1], hits[last - 1]
     record = {"method": name, "seed": seed, "tests": tests.tolist(), "hits": hits.tolist(), "first_hit": first_hit,
-              "test_acc": float(tests[-1])}
+              "test_acc": float(tests[-1]), "valids": np.pad(valids, (0, budget - len(valids)), mode="edge").tolist(),
+              "keys": [e["key"] for e in history]}
     if history and "screen_cost" in history[-1]:  # screened: the cheap answers' cost by each query
         costs = np.array([e["screen_cost"] for e in history[:budget]] + [history[:budget][-1]["screen_cost"]] * (budget - last))
         record.update(screen_costs=costs.tolist(), screened=history[-1]["screened"])
