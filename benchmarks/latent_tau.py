@@ -11,6 +11,8 @@ held-out ones; every feature set sees the same random splits. Feature sets:
   interchangeable nodes, and the edge indicators ignore the order of a node's pairs anyway;
 - DARTS only, ``slot one-hot``: per cell and (op, input) slot, a one-hot op and a one-hot input, on
   the genotype as sampled (``raw``) and on its representative (pairs sorted, nodes ordered);
+- NB201 only, given ``--targets``: the free training targets themselves (`archlatent.encoders.targets`,
+  the columns `FREE_TARGETS["nb201"]` names), what the target head asks the latent mean to hold;
 - NB201 only, free one-number baselines: ``params alone`` and ``flops alone`` (the table's
   ``params_mb`` / ``flops_m``, which the `zerocost` evaluator reproduces exactly) and, given
   ``--synflow FILE`` (the ``--out`` JSON of ``benchmarks/zerocost.py --proxy synflow --archs 0``),
@@ -52,6 +54,8 @@ from sklearn.preprocessing import StandardScaler
 
 from archlatent import get_space
 from archlatent.encoders.checkpoint import load, read_metadata
+from archlatent.encoders.presets import FREE_TARGETS
+from archlatent.encoders.targets import target_values
 from archlatent.evaluators.supernet import SupernetEvaluator
 from archlatent.evaluators.tables import load_table
 from archlatent.genotype import Genotype
@@ -109,6 +113,8 @@ def nb201(args: argparse.Namespace) -> dict[str, Any]:
                 "flops alone": columns["flops_m"][rows, None]} | latent_features(args.checkpoints, reps)
     if args.synflow:
         features["synflow alone"] = synflow_feature(args.synflow, rows)
+    if args.targets:
+        features[f"free targets ({', '.join(FREE_TARGETS['nb201'])})"] = target_values(space, reps, FREE_TARGETS["nb201"])
     results = {str(n): score(features, y, n, args.repeats) for n in args.train_sizes}
     return {"part": "nb201", "architectures": len(reps), "target": "cifar10 valid_acc", "results": results}
 
@@ -199,6 +205,8 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=400, help="darts: random genotypes (distinct keys)")
     parser.add_argument("--steps", type=int, default=SUPERNET["steps"], help="darts: supernet training steps")
     parser.add_argument("--synflow", help="nb201: benchmarks/zerocost.py --out JSON of all cells (synflow alone)")
+    parser.add_argument("--targets", action="store_true",
+                        help="nb201: also the free targets themselves (FREE_TARGETS['nb201']) as features")
     parser.add_argument("--accuracies", help="darts: reuse the archs and supernet accuracies of this JSON")
     parser.add_argument("--seed", type=int, default=0, help="darts: genotype sampling seed")
     parser.add_argument("--threads", type=int, default=1)

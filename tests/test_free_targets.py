@@ -13,7 +13,7 @@ import torch
 from scipy.stats import spearmanr
 
 from archlatent import ArchLatentError, CheckpointError, get_space
-from archlatent.encoders import build_encoder, fit, load, pretrain, save
+from archlatent.encoders import FREE_TARGETS, build_encoder, fit, load, preset, pretrain, save
 from archlatent.encoders.checkpoint import METADATA, _digest
 from archlatent.encoders.targets import nb201_cost, target_values
 from archlatent.oneshot.nets import count_flops_m, count_params_mb, standalone_network
@@ -95,6 +95,17 @@ def test_target_head_learns_the_free_targets(encoder: str) -> None:
     assert fit(plain, train[:64], epochs=1, batch_size=32, seed=0)[0]["target"] == 0.0
 
 
+def test_the_opt_in_targets_fit_the_nb201_presets() -> None:
+    for encoder in ("transformer", "gin"):
+        settings = preset("nb201", encoder, targets=FREE_TARGETS["nb201"])
+        assert settings["targets"] == FREE_TARGETS["nb201"] and settings["epochs"] == 8
+        with torch.device("meta"):
+            model = build_encoder("nb201", encoder, device="meta",
+                                  **{k: v for k, v in settings.items() if k not in ("epochs", "batch_size", "lr")})
+        assert model.target_head.out_features == 1 + 1 + 4 + 1 + 5 + 8
+    assert "targets" not in preset("nb201", "transformer")  # opt-in: the default pretraining is unchanged
+
+
 def test_targets_are_recorded_in_the_checkpoint(tmp_path: Path) -> None:
     result = pretrain("nb201", "gin", samples=300, epochs=1, batch_size=32, targets={"params": 2.0, "paths": 0.5},
                       **SMALL)
@@ -138,12 +149,13 @@ def test_latent_probe_script_runs_on_a_tiny_setting(tmp_path: Path, nb201_csv: P
     out = tmp_path / "tau.json"
     env = {"ARCHLATENT_DATA": str(nb201_csv.parent), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "latent_tau.py"), "--part", "nb201",
-                          "--checkpoints", str(folder), "--train-sizes", "50", "--repeats", "2", "--out", str(out)],
+                          "--checkpoints", str(folder), "--train-sizes", "50", "--repeats", "2", "--targets", "--out", str(out)],
                          check=False, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     doc = json.loads(out.read_text())
     result = doc["results"]["50"]
-    assert set(result) >= {"one-hot", "params alone", "flops alone", f"mu {folder}"}
+    assert set(result) >= {"one-hot", "params alone", "flops alone", f"mu {folder}",
+                           "free targets (params, flops, ops, depth, paths, extremes)"}
     for name, entry in result.items():
         assert len(entry["taus"]) == 2 and -1 <= entry["mean"] <= 1, name
     assert result["one-hot"]["mean"] > 0.2  # a real ranking of the real table
