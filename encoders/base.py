@@ -41,7 +41,9 @@ class LatentAutoencoder(nn.Module, ABC):
     from the decoder trunk; "inner": bilinear form of decoded node vectors), ``beta`` (KL weight),
     ``score_hidden``, ``margin`` and ``rank_weight`` (ranking hinge; margin 1.0 rather than GATES'
     0.1, since with 100 labels a 0.1 hinge is met within an epoch and stops teaching: NB201 Kendall
-    tau about 0.60 with 0.1, 0.65 with 1.0), plus ``seed`` (weight init, drawn under a forked RNG).
+    tau about 0.60 with 0.1, 0.65 with 1.0), ``targets`` (free training targets, name -> weight: a linear
+    head predicts them from mu; `archlatent.encoders.targets`; none by default), plus ``seed`` (weight
+    init, drawn under a forked RNG).
     """
 
     name: str = ""
