@@ -11,11 +11,17 @@ held-out ones; every feature set sees the same random splits. Feature sets:
   interchangeable nodes, and the edge indicators ignore the order of a node's pairs anyway;
 - DARTS only, ``slot one-hot``: per cell and (op, input) slot, a one-hot op and a one-hot input, on
   the genotype as sampled (``raw``) and on its representative (pairs sorted, nodes ordered);
+- NB201 only, given ``--targets``: the free training targets themselves (`archlatent.encoders.targets`,
+  the columns `FREE_TARGETS["nb201"]` names), what the target head asks the latent mean to hold;
 - NB201 only, free one-number baselines: ``params alone`` and ``flops alone`` (the table's
   ``params_mb`` / ``flops_m``, which the `zerocost` evaluator reproduces exactly) and, given
   ``--synflow FILE`` (the ``--out`` JSON of ``benchmarks/zerocost.py --proxy synflow --archs 0``),
   ``synflow alone`` (log(1 + synflow) of the representative's row). A ridge fit of one feature is a
   monotone map, so these taus are those of the number itself (or of its negative).
+
+``nbgraph``: every class of the NAS-Bench-Graph table (26,206 representatives), ``--dataset`` (cora)
+``valid_acc``; one-hot, ``params alone`` (the table's ``params_m``), latent means and, with
+``--targets``, the graph targets (`GRAPH_TARGETS`); train sizes and splits as for nb201.
 
 Parts. ``nb201``: one representative per distinct key (8,765), cifar10 ``valid_acc`` of the table;
 train on ``--train-sizes`` random architectures, test on all the others, ``--repeats`` splits.
@@ -52,6 +58,8 @@ from sklearn.preprocessing import StandardScaler
 
 from archlatent import get_space
 from archlatent.encoders.checkpoint import load, read_metadata
+from archlatent.encoders.presets import FREE_TARGETS
+from archlatent.encoders.targets import target_values
 from archlatent.evaluators.supernet import SupernetEvaluator
 from archlatent.evaluators.tables import load_table
 from archlatent.genotype import Genotype
@@ -61,6 +69,8 @@ from archlatent.oneshot.train import train_supernet
 from archlatent.spaces.darts import N_STEPS, OPS
 
 ALPHAS = np.logspace(-3, 3, 13)
+#: The free targets every space has (params and flops are NB201's only).
+GRAPH_TARGETS = {"ops": 0.5, "depth": 0.5, "paths": 0.5, "extremes": 0.5}
 #: The DARTS supernet and its data (small enough for ~400 architectures on one CPU core).
 SUPERNET = {"C": 8, "layers": 5, "images": 4000, "image_size": 16, "valid_fraction": 0.5, "steps": 3000,
             "batch_size": 64, "lr": 0.025, "recal_batches": 2, "eval_batch_size": 256, "seed": 0}
@@ -109,8 +119,24 @@ def nb201(args: argparse.Namespace) -> dict[str, Any]:
                 "flops alone": columns["flops_m"][rows, None]} | latent_features(args.checkpoints, reps)
     if args.synflow:
         features["synflow alone"] = synflow_feature(args.synflow, rows)
+    if args.targets:
+        features[f"free targets ({', '.join(FREE_TARGETS['nb201'])})"] = target_values(space, reps, FREE_TARGETS["nb201"])
     results = {str(n): score(features, y, n, args.repeats) for n in args.train_sizes}
     return {"part": "nb201", "architectures": len(reps), "target": "cifar10 valid_acc", "results": results}
+
+
+def nbgraph(args: argparse.Namespace) -> dict[str, Any]:
+    """Representatives of every NB-Graph class in the table, `--dataset` valid_acc, train sizes x repeats."""
+    space, table = get_space("nbgraph"), load_table("nbgraph")
+    reps = list({g.key(): space.representative(g) for g in table.genotypes}.values())
+    rows = [table.row_ids(g)[0] for g in reps]
+    columns = table.columns[args.dataset]
+    features = {"one-hot": space.features(reps), "params alone": columns["params_m"][rows, None]}
+    if args.targets:
+        features[f"free targets ({', '.join(GRAPH_TARGETS)})"] = target_values(space, reps, GRAPH_TARGETS)
+    features |= latent_features(args.checkpoints, reps)
+    results = {str(n): score(features, columns["valid_acc"][rows], n, args.repeats) for n in args.train_sizes}
+    return {"part": "nbgraph", "architectures": len(reps), "target": f"{args.dataset} valid_acc", "results": results}
 
 
 def synflow_feature(path: str, rows: list[int]) -> np.ndarray:
@@ -192,13 +218,16 @@ def table(doc: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("nb201", "darts"), required=True)
+    parser.add_argument("--part", choices=("nb201", "nbgraph", "darts"), required=True)
     parser.add_argument("--checkpoints", nargs="*", default=[], help="checkpoints of the part's space")
-    parser.add_argument("--train-sizes", nargs="+", type=int, default=[100, 1000], help="nb201 only")
+    parser.add_argument("--train-sizes", nargs="+", type=int, default=[100, 1000], help="nb201, nbgraph")
+    parser.add_argument("--dataset", default="cora", help="nbgraph: the table's dataset (default cora)")
     parser.add_argument("--repeats", type=int, default=5, help="random splits")
     parser.add_argument("--archs", type=int, default=400, help="darts: random genotypes (distinct keys)")
     parser.add_argument("--steps", type=int, default=SUPERNET["steps"], help="darts: supernet training steps")
     parser.add_argument("--synflow", help="nb201: benchmarks/zerocost.py --out JSON of all cells (synflow alone)")
+    parser.add_argument("--targets", action="store_true",
+                        help="nb201, nbgraph: also the free targets themselves (FREE_TARGETS['nb201'], GRAPH_TARGETS) as features")
     parser.add_argument("--accuracies", help="darts: reuse the archs and supernet accuracies of this JSON")
     parser.add_argument("--seed", type=int, default=0, help="darts: genotype sampling seed")
     parser.add_argument("--threads", type=int, default=1)
@@ -209,7 +238,7 @@ def main() -> None:
         if read_metadata(c)["space"] != args.part:
             parser.error(f"{c} is a {read_metadata(c)['space']} checkpoint, not {args.part}")
     start = time.perf_counter()
-    doc = nb201(args) if args.part == "nb201" else darts(args)
+    doc = {"nb201": nb201, "nbgraph": nbgraph, "darts": darts}[args.part](args)
     doc |= {"ridge": "StandardScaler + RidgeCV(alphas=logspace(-3, 3, 13))", "repeats": args.repeats,
             "wall_seconds": time.perf_counter() - start}
     with open(args.out, "w") as f:

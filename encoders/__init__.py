@@ -14,7 +14,7 @@ from archlatent.encoders.portfolio import (
     member_seeds,
     save_portfolio,
 )
-from archlatent.encoders.presets import PRESETS, members, preset
+from archlatent.encoders.presets import FREE_TARGETS, PRESETS, members, preset
 from archlatent.encoders.train import PretrainResult, evaluate, fit, make_dataset, pretrain
 from archlatent.registry import import_plugins
 
@@ -22,6 +22,7 @@ import_plugins(__name__, __path__)  # registers every file's encoder
 
 __all__ = [
     "ENCODERS",
+    "FREE_TARGETS",
     "PRESETS",
     "LatentAutoencoder",
     "Portfolio",

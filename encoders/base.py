@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from archlatent.batch import ArchBatch
 from archlatent.checks import is_int
 from archlatent.encoders.layers import mlp, nonneg_float, positive_int, resolve_space
+from archlatent.encoders.targets import check_targets, column_weights, target_widths
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.registry import Registry
@@ -40,7 +41,9 @@ class LatentAutoencoder(nn.Module, ABC):
     from the decoder trunk; "inner": bilinear form of decoded node vectors), ``beta`` (KL weight),
     ``score_hidden``, ``margin`` and ``rank_weight`` (ranking hinge; margin 1.0 rather than GATES'
     0.1, since with 100 labels a 0.1 hinge is met within an epoch and stops teaching: NB201 Kendall
-    tau about 0.60 with 0.1, 0.65 with 1.0), plus ``seed`` (weight init, drawn under a forked RNG).
+    tau about 0.60 with 0.1, 0.65 with 1.0), ``targets`` (free training targets, name -> weight: a linear
+    head predicts them from mu; `archlatent.encoders.targets`; none by default), plus ``seed`` (weight
+    init, drawn under a forked RNG).
     """
 
     name: str = ""
@@ -59,6 +62,7 @@ class LatentAutoencoder(nn.Module, ABC):
         score_hidden: int = 64,
         margin: float = 1.0,
         rank_weight: float = 1.0,
+        targets: Mapping[str, float] | None = None,
         seed: int = 0,
         device: torch.device | str = "cpu",
         **extra: Any,
@@ -77,6 +81,8 @@ class LatentAutoencoder(nn.Module, ABC):
         self.margin = nonneg_float("margin", margin)
         self.rank_weight = nonneg_float("rank_weight", rank_weight)
         score_hidden = positive_int("score_hidden", score_hidden)
+        #: Free targets the latent mean predicts (name -> loss weight; `archlatent.encoders.targets`).
+        self.targets = check_targets(self.space, targets)
         if not is_int(seed, numpy=True):
             raise ArchLatentError(f"seed must be an integer, got {seed!r}")
         #: Everything needed to rebuild this model (checkpoint metadata); JSON-able.
@@ -92,6 +98,7 @@ class LatentAutoencoder(nn.Module, ABC):
             "margin": self.margin,
             "rank_weight": self.rank_weight,
             "seed": int(seed),
+            **({"targets": dict(self.targets)} if self.targets else {}),
             **extra,
         }
         self.n_nodes = self.space.max_nodes
@@ -112,6 +119,10 @@ class LatentAutoencoder(nn.Module, ABC):
             self._build_encoder()
             self._build_decoder()
             self.score_head = mlp([self.latent_dim, score_hidden, 1], last_bias=False)
+            if self.targets:  # linear, so that a linear read-out of the latent mean finds the targets
+                self.target_head = nn.Linear(self.latent_dim, sum(target_widths(self.space, self.targets).values()))
+                self.register_buffer("target_weights", torch.tensor(column_weights(self.space, self.targets),
+                                                                    dtype=torch.float32), persistent=False)
         self._cache: dict[bytes, Genotype | None] = {}
         self.to(device)
 
@@ -188,15 +199,17 @@ class LatentAutoencoder(nn.Module, ABC):
         return self.score_head(z).squeeze(-1)
 
     def loss(
-        self, batch: ArchBatch, *, acc: Tensor | None = None, generator: torch.Generator | None = None
+        self, batch: ArchBatch, *, acc: Tensor | None = None, targets: Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        """Reconstruction + beta * KL (+ rank_weight * pairwise hinge when `acc` has >= 2 labels).
+        """Reconstruction + beta * KL (+ rank_weight * pairwise hinge when `acc` has >= 2 labels)
+        (+ the weighted squared errors of the target head on `targets` [B, T], standardized).
 
         Reconstruction, per architecture: cross-entropy of every node's label (padding = label 0, so
         the node count is learned) + BCE of every possible edge among real nodes. In training mode z
         is sampled with `generator`; in eval mode z = mu. `acc` [B] holds accuracies, NaN where
         unlabelled; pairs with acc_i > acc_j cost max(0, margin - (s_i - s_j)) (GATES).
-        Returns tensors: loss, ops, adj, kl, rank and exact (fraction of rows decoded exactly).
+        Returns tensors: loss, ops, adj, kl, rank, target and exact (fraction of rows decoded exactly).
         """
         batch = batch.to(self.device)
         b = len(batch)
@@ -215,9 +228,19 @@ class LatentAutoencoder(nn.Module, ABC):
             if int(labelled.sum()) >= 2:
                 rank = self.rank_loss(self.score(mu[labelled]), acc[labelled])
                 total = total + self.rank_weight * rank
+        target = torch.zeros((), device=mu.device)
+        if targets is not None and self.targets:
+            target = self.target_loss(mu, targets.to(self.device))
+            total = total + target
         with torch.no_grad():
             exact = self._exact(op_logits, adj_logits, batch).float().mean()
-        return {"loss": total, "ops": ops_loss, "adj": adj_loss, "kl": kl, "rank": rank, "exact": exact}
+        return {"loss": total, "ops": ops_loss, "adj": adj_loss, "kl": kl, "rank": rank, "target": target,
+                "exact": exact}
+
+    def target_loss(self, mu: Tensor, targets: Tensor) -> Tensor:
+        """Weighted mean squared error of the target head. Shapes: mu [B, d], targets [B, T] -> []."""
+        err = (self.target_head(mu) - targets).pow(2).mean(0)
+        return (err * self.target_weights).sum()
 
     def rank_loss(self, scores: Tensor, acc: Tensor) -> Tensor:
         """Mean over pairs with acc_i > acc_j of max(0, margin - (s_i - s_j)). Shapes: [K], [K] -> []."""

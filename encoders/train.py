@@ -25,6 +25,7 @@ from archlatent.checks import is_int
 from archlatent.encoders.base import LatentAutoencoder, build_encoder
 from archlatent.encoders.data import Dataset, make_dataset
 from archlatent.encoders.layers import resolve_space
+from archlatent.encoders.targets import standardize, target_values
 from archlatent.errors import ArchLatentError
 from archlatent.genotype import Genotype
 from archlatent.spaces import SearchSpace
@@ -79,7 +80,8 @@ def fit(
 
     Each step: a shuffled minibatch of `train`, plus (when `labels`, accuracy per key, cover >= 2
     training architectures) up to `label_batch` labelled ones for the ranking term. Adam, linear
-    warm-up then cosine decay. Records: epoch, loss, ops, adj, kl, rank, train_exact (decoded from
+    warm-up then cosine decay. The model's free targets (`archlatent.encoders.targets`), standardized
+    over `train`, add the target head's loss. Records: epoch, loss, ops, adj, kl, rank, target, train_exact (decoded from
     sampled z), heldout_exact (decoded from mu, same key; NaN without held-out set), seconds
     and cpu_seconds (cumulative wall and process time). `stop_at`: end after the first epoch whose
     heldout_exact (train_exact without a held-out set) reaches it. Raises ArchLatentError when the
@@ -92,20 +94,21 @@ def fit(
     data = space.to_tensors(list(train)).to(device)
     hold = space.to_tensors(list(heldout)).to(device) if len(heldout) else None
     acc, labelled = _label_targets(train, labels, device)
+    goals = free_targets(model, train)
     fused = device.type in ("cpu", "cuda")  # one kernel per step: ~15 % faster for these small models
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused or None)
     steps = math.ceil(len(train) / batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps * epochs))
     shuffle = torch.Generator().manual_seed(int(seed))
     noise = torch.Generator(device=device).manual_seed(int(seed) + 1)
-    step = _Steps(model, optimizer, scheduler, data, acc, labelled, label_batch, shuffle, noise, lr)
+    step = _Steps(model, optimizer, scheduler, data, acc, labelled, label_batch, shuffle, noise, lr, goals)
     curves: list[dict[str, float]] = []
     elapsed = cpu = 0.0
     for epoch in range(1, epochs + 1):
         start, cpu_start = time.perf_counter(), time.process_time()
         model.train()
         perm = torch.randperm(len(train), generator=shuffle).to(device)
-        sums = dict.fromkeys(("loss", "ops", "adj", "kl", "rank", "exact"), 0.0)
+        sums = dict.fromkeys(("loss", "ops", "adj", "kl", "rank", "target", "exact"), 0.0)
         for i in range(steps):
             step(perm[i * batch_size : (i + 1) * batch_size], sums, f"epoch {epoch}, batch {i + 1} of {steps}")
         record: dict[str, float] = {"epoch": epoch}
@@ -150,14 +153,22 @@ def _label_targets(
     return acc, torch.isfinite(acc).nonzero().squeeze(1)
 
 
+def free_targets(model: LatentAutoencoder, train: Sequence[Genotype]) -> Tensor | None:
+    """The model's free targets of `train`, standardized over `train` ([N, T] on its device); None without."""
+    if not model.targets:
+        return None
+    values = standardize(target_values(model.space, train, model.targets))
+    return torch.tensor(values, dtype=torch.float32, device=model.device)
+
+
 class _Steps:
     """One optimizer step on a minibatch (plus up to `label_batch` labelled rows for the ranking term,
     when at least two are labelled), adding its losses to the epoch's sums."""
 
     def __init__(self, model: LatentAutoencoder, optimizer: torch.optim.Optimizer, scheduler: Any, data: ArchBatch,
                  acc: Tensor, labelled: Tensor, label_batch: int, shuffle: torch.Generator, noise: torch.Generator,
-                 lr: float) -> None:
-        self.model, self.optimizer, self.scheduler, self.data = model, optimizer, scheduler, data
+                 lr: float, goals: Tensor | None = None) -> None:
+        self.model, self.optimizer, self.scheduler, self.data, self.goals = model, optimizer, scheduler, data, goals
         self.acc, self.labelled, self.label_batch, self.shuffle, self.noise, self.lr = acc, labelled, label_batch, shuffle, noise, lr
         self.use_labels = len(labelled) >= 2
 
@@ -169,7 +180,8 @@ class _Steps:
                 pick = torch.randperm(len(self.labelled), generator=self.shuffle)[: self.label_batch]
                 extra = self.labelled[pick.to(self.labelled.device)]
             idx = torch.cat([idx, extra])
-        out = self.model.loss(self.data[idx], acc=self.acc[idx] if self.use_labels else None, generator=self.noise)
+        out = self.model.loss(self.data[idx], acc=self.acc[idx] if self.use_labels else None,
+                              targets=self.goals[idx] if self.goals is not None else None, generator=self.noise)
         loss = out["loss"]
         if not torch.isfinite(loss):
             raise ArchLatentError(
