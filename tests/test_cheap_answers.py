@@ -160,7 +160,7 @@ def test_baselines_accept_screened_rows(nb201_table):
 
 
 def test_cheap_answers_is_one_setting_checked_first_and_recorded_in_the_recipe():
-    assert recipe("nb201").strategy == {"cheap_answers": "pessimistic"} and recipe("nb101").strategy == {}
+    assert recipe("nb201").strategy == {"cheap_answers": "reject"} and recipe("nb101").strategy == {}
     assert set(recipe("nb201").strategy) <= set(STRATEGIES.settings("latent"))
     with pytest.raises(ConfigError, match="cheap_answers"):
         check_config(SearchConfig(space="nb201", strategy_kwargs={"cheap_answers": "maybe"}))
@@ -174,7 +174,7 @@ class _Stub(torch.nn.Module):
 
 def test_a_run_recorded_with_another_cheap_answers_is_refused_on_resume(tmp_path, tiny_model, nb201_table):
     default = build(SearchConfig(space="nb201"), model=Portfolio([tiny_model]), evaluator=TabularEvaluator(nb201_table, "cifar10"))
-    assert default.strategy.cheap.mode == "pessimistic" and default.config.recipe["strategy"] == {"cheap_answers": "pessimistic"}
+    assert default.strategy.cheap.mode == "reject" and default.config.recipe["strategy"] == {"cheap_answers": "reject"}
     recorded = recipe("nb201").to_dict()
     changed = json.loads(json.dumps(recorded))
     changed["strategy"]["cheap_answers"] = "drop" if recorded["strategy"]["cheap_answers"] != "drop" else "reject"

@@ -2,13 +2,13 @@
 
 One setting, the latent strategy's ``cheap_answers``:
 
-- ``reject``: infeasible, as every release before 0.8.0 did (the optimizer's `reject`);
+- ``reject``: infeasible, as every release before 0.8.0 did (the optimizer's `reject`; the default);
 - ``drop``: no answer at all (the optimizer's `withdraw`): neither feasible nor rejected;
 - ``calibrate``: feasible, the cheap answer mapped onto the full metric's scale by a least-squares
   line full ~ a * cheap + b, refitted over every evaluated cell that has both answers; until
   `MIN_PAIRS` such cells exist, and for several objectives (the screen answers the first only), the
   row is rejected;
-- ``pessimistic`` (the NB201 recipe's choice, BENCHMARKS.md section 2): as ``calibrate``, then moved
+- ``pessimistic`` (measured in BENCHMARKS.md section 2; not a default): as ``calibrate``, then moved
   one root-mean-square residual of the line towards worse, so a cell known only cheaply ranks below
   an evaluated cell with the same cheap answer.
 

@@ -39,8 +39,7 @@ class LatentStrategy(Strategy):
     widens its steps. Proposals a screen answered only cheaply (``screened``) go as `cheap_answers`
     says (`archlatent.strategies.cheap`): ``reject`` (infeasible, as before 0.8.0), ``drop``
     (withdrawn: neither feasible nor rejected), ``calibrate`` (feasible, the cheap answer mapped onto
-    the full metric's scale) or ``pessimistic`` (calibrated, then one residual worse; the NB201
-    recipe's choice). The rows stages add to an ask (``extra``) that were evaluated seed the
+    the full metric's scale) or ``pessimistic`` (calibrated, then one residual worse). The rows stages add to an ask (``extra``) that were evaluated seed the
     optimizer at their latent points (with a calibrated answer, the screened ones too). `model` is
     one autoencoder (a `Portfolio` of one is unwrapped); `optimizer_seed` seeds the optimizer's own
     stream (default: drawn from `seed`).
