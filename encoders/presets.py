@@ -45,7 +45,7 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 MEMBERS: dict[tuple[str, str], int] = {("nb201", "transformer"): 3}
 
 
-#: Free training targets (issue 25, `archlatent.encoders.targets`), opt-in: pass them as an override,
+#: Free training targets (issue 25, `archlatent.encoders.targets`), opt-in: `archlatent pretrain --targets free`, or
 #: ``preset("nb201", "transformer", targets=FREE_TARGETS["nb201"])``. With them the NB201 transformer's
 #: latent mean ranks at Kendall tau 0.605-0.624 under the ridge probe with 100 labels (5 pretraining
 #: seeds; 0.451-0.490 without, one-hot 0.562; BENCHMARKS.md 2c) and reconstructs 100 % of the held-out

@@ -52,3 +52,33 @@ def test_search_counts_the_checkpoint_labels(pretrained, nb201_csv, tmp_path, ca
 def test_pretrain_refuses_bad_flags(tmp_path, capsys):
     assert main(["pretrain", "--space", "nb201", "--labels", "-1", "--out", str(tmp_path / "x")]) == 2
     assert "--labels must be >= 0" in capsys.readouterr().err
+
+
+def test_pretrain_takes_free_targets(tmp_path, capsys):
+    out = tmp_path / "targets"
+    assert main(["pretrain", "--space", "nb201", "--encoder", "gin", "--epochs", "1", "--samples", "300",
+                 "--targets", "params=0.5,depth=1", "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["hparams"]["targets"] == {"params": 0.5, "depth": 1.0}
+    assert load(out, space="nb201").targets == {"params": 0.5, "depth": 1.0}
+    free = tmp_path / "free"
+    assert main(["pretrain", "--space", "nb201", "--encoder", "gin", "--epochs", "1", "--samples", "300",
+                 "--targets", "free", "--out", str(free)]) == 0
+    assert set(json.loads((free / "metrics.json").read_text())["hparams"]["targets"]) == {
+        "params", "flops", "ops", "depth", "paths", "extremes"}
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("params", "NAME=WEIGHT"), ("params=x", "NAME=WEIGHT"), ("params=1,params=2", "each name once"),
+    ("speed=1", "unknown target 'speed'"), ("params=-1", "weight must be a number in 0.."),
+    ("params=nan", "NAME=WEIGHT"),
+])
+def test_pretrain_refuses_bad_targets_in_one_line(tmp_path, capsys, spec, message):
+    assert main(["pretrain", "--space", "nb201", "--targets", spec, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "x").exists()
+
+
+def test_pretrain_free_targets_of_a_space_without_a_preset(tmp_path, capsys):
+    assert main(["pretrain", "--space", "darts", "--targets", "free", "--out", str(tmp_path / "x")]) == 2
+    assert "space 'darts' has no free-target preset" in capsys.readouterr().err

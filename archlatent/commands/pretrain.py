@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from archlatent.cli import bench_args, command, emit, space_arg
 from archlatent.errors import ArchLatentError
@@ -29,6 +30,8 @@ def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="Adam learning rate (default: the preset)")
     p.add_argument("--hidden", type=int, help="encoder width (default: the preset)")
     p.add_argument("--latent-dim", type=int, help="latent dimension (default: the preset)")
+    p.add_argument("--targets", help="free training targets (issue 25) beside reconstruction: 'free' (the space's "
+                   "FREE_TARGETS) or NAME=WEIGHT,... of params, flops, ops, depth, paths, extremes (default none)")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
     p.add_argument("--members", type=int, help="autoencoders to train (a portfolio: DIR/member-J/ and "
                                                "DIR/portfolio.json); member 0 uses --seed (default: 3 for nb201 "
@@ -62,6 +65,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         raise ArchLatentError("give --labels (cells of the table) or --labels-file (your own), not both")
     space = get_space(args.space)
     given = {k: getattr(args, k) for k in ("samples", "epochs", "batch_size", "lr", "hidden", "latent_dim")}
+    given["targets"] = parse_targets(args.targets, space) if args.targets is not None else None
     config = preset(space.name, args.encoder, **given)  # bounds checked here, before any table is read
     count = members(space.name, args.encoder) if args.members is None else args.members
     seeds = member_seeds(args.seed, count)
@@ -107,3 +111,26 @@ def run_pretrain(args: argparse.Namespace) -> int:
             (out / stale).unlink(missing_ok=True)
     emit(summary[0] if count == 1 else {"members": summary, "seeds": seeds})
     return 0
+
+
+def parse_targets(text: str, space: Any) -> dict[str, float]:
+    """``--targets``: 'free' (the space's `FREE_TARGETS`) or ``NAME=WEIGHT,...``; one error otherwise."""
+    from archlatent.encoders.presets import FREE_TARGETS
+    from archlatent.encoders.targets import check_targets
+
+    if text.strip() == "free":
+        if space.name not in FREE_TARGETS:
+            raise ArchLatentError(f"--targets free: space {space.name!r} has no free-target preset "
+                                  f"({', '.join(FREE_TARGETS)} do); name them as NAME=WEIGHT,...")
+        return dict(FREE_TARGETS[space.name])
+    targets: dict[str, float] = {}
+    for part in text.split(","):
+        name, eq, weight = part.partition("=")
+        try:
+            value = float(weight) if eq else math.nan
+        except ValueError:
+            value = math.nan
+        if not eq or not name.strip() or math.isnan(value) or name.strip() in targets:
+            raise ArchLatentError(f"--targets must be 'free' or NAME=WEIGHT,... (each name once), got {text[:100]!r}")
+        targets[name.strip()] = value
+    return check_targets(space, targets)
