@@ -1,0 +1,112 @@
+"""Exact fronts and their scores (`archlatent.fronts`): against brute force on small point sets, and on
+the real NAS-Bench-201 table."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from archlatent import ArchLatentError
+from archlatent.evaluators.tabular import TabularEvaluator
+from archlatent.fronts import REFERENCE, ExactFront, class_metrics, exact_front
+
+
+def brute_front(f: np.ndarray) -> np.ndarray:
+    """Rows no other row dominates, by checking every pair."""
+    keep = [i for i in range(len(f)) if not any((f[j] <= f[i]).all() and (f[j] < f[i]).any() for j in range(len(f)))]
+    return np.unique(f[keep], axis=0)
+
+
+def brute_hv(points: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume by inclusion-exclusion over every subset (small sets only)."""
+    total = 0.0
+    for k in range(1, len(points) + 1):
+        for subset in itertools.combinations(points, k):
+            corner = np.max(subset, axis=0)
+            total += (-1) ** (k + 1) * float(np.prod(np.clip(ref - corner, 0, None)))
+    return total
+
+
+def brute_igd_plus(found: np.ndarray, front: np.ndarray) -> float:
+    return float(np.mean([min(np.sqrt(sum(max(a_i - z_i, 0.0) ** 2 for a_i, z_i in zip(a, z))) for a in found)
+                          for z in front]))
+
+
+def as_metrics(rows: np.ndarray, names=("valid_acc", "flops_m", "params_m")) -> list[dict[str, float]]:
+    """Minimization rows back into metric dicts (the accuracy column negated)."""
+    return [{n: (-v if n == "valid_acc" else v) for n, v in zip(names, map(float, r))} for r in rows]
+
+
+@pytest.mark.parametrize("d", [2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_front_hv_and_igd_plus_match_brute_force(d, seed):
+    rng = np.random.default_rng(seed)
+    table = rng.integers(0, 12, size=(40, d)).astype(float)  # ties and duplicates on purpose
+    names = ("valid_acc", "flops_m", "params_m")[:d]
+    exact = ExactFront.of(as_metrics(table, names), names)
+    ideal, nadir = table.min(0), table.max(0)
+    np.testing.assert_array_equal(exact.front, brute_front(table))
+    scaled = (brute_front(table) - ideal) / (nadir - ideal)
+    ref = np.full(d, REFERENCE)
+    assert exact.volume == pytest.approx(brute_hv(scaled, ref), rel=1e-12)
+    for size in (1, 4, 9):
+        found = table[rng.choice(len(table), size=size, replace=False)]
+        s_found = (found - ideal) / (nadir - ideal)
+        assert exact.hv_ratio(as_metrics(found, names)) == pytest.approx(
+            brute_hv(brute_front(s_found), ref) / brute_hv(scaled, ref), rel=1e-12)
+        assert exact.igd_plus(as_metrics(found, names)) == pytest.approx(brute_igd_plus(s_found, scaled), rel=1e-12)
+
+
+def test_scores_take_prefixes_in_query_order():
+    table = np.array([[0.0, 10.0], [10.0, 0.0], [5.0, 5.0], [9.0, 9.0]])
+    exact = ExactFront.of(as_metrics(table, ("valid_acc", "flops_m")), ("valid_acc", "flops_m"))
+    found = as_metrics(table[[3, 0, 1, 2]], ("valid_acc", "flops_m"))
+    scores = exact.scores(found, [1, 2, 4, 10])
+    assert list(scores) == [1, 2, 4, 10]
+    assert scores[1]["hv_ratio"] < scores[2]["hv_ratio"] < scores[4]["hv_ratio"] == 1.0 == scores[10]["hv_ratio"]
+    assert scores[4]["igd_plus"] == 0.0 < scores[2]["igd_plus"] < scores[1]["igd_plus"]
+    assert exact.points() == [{"valid_acc": -10.0, "flops_m": 0.0}, {"valid_acc": -5.0, "flops_m": 5.0},
+                              {"valid_acc": 0.0, "flops_m": 10.0}]
+    with pytest.raises(ArchLatentError, match="positive query counts"):
+        exact.scores(found, [0])
+
+
+def test_bad_objectives_are_refused():
+    rows = [{"valid_acc": 1.0, "flops_m": 2.0}, {"valid_acc": 2.0, "flops_m": 3.0}]
+    with pytest.raises(ArchLatentError, match="'latency' is not in the table"):
+        ExactFront.of(rows, ("valid_acc", "latency"))
+    with pytest.raises(ArchLatentError, match="two or more"):
+        ExactFront.of(rows, ("valid_acc",))
+    one = ExactFront.of([{"valid_acc": 1.0, "flops_m": 2.0}] * 3, ("valid_acc", "flops_m"))  # constant: unscaled
+    assert one.volume == pytest.approx(REFERENCE**2) and one.hv_ratio([{"valid_acc": 1.0, "flops_m": 2.0}]) == 1.0
+
+
+@pytest.fixture(scope="module")
+def nb201_classes(nb201_table):
+    return class_metrics(TabularEvaluator(nb201_table, "cifar10"))
+
+
+def test_nb201_exact_front_of_valid_acc_and_flops(nb201_table, nb201_classes):
+    evaluator = TabularEvaluator(nb201_table, "cifar10")
+    assert len(nb201_classes) == len(nb201_table.rows)  # one row per class
+    exact = exact_front(evaluator, ("valid_acc", "flops_m"))
+    points = exact.points()
+    accs = [p["valid_acc"] for p in points]
+    # the best validation cell (91.61) and the cheapest class end the front
+    assert max(accs) == pytest.approx(evaluator.best("valid_acc")[1])
+    assert min(p["flops_m"] for p in points) == min(m["flops_m"] for m in nb201_classes)
+    assert 5 <= len(points) < 200 and accs == sorted(accs)  # cheaper is less accurate along the front
+    every = exact.scores(nb201_classes, [len(nb201_classes)])[len(nb201_classes)]
+    assert every == {"hv_ratio": 1.0, "igd_plus": 0.0}
+    assert exact.hv_ratio(points) == 1.0 and exact.igd_plus(points) == 0.0
+    rng = np.random.default_rng(0)
+    sample = [nb201_classes[i] for i in rng.choice(len(nb201_classes), size=100, replace=False)]
+    scores = exact.scores(sample, [25, 100])
+    assert 0.5 < scores[25]["hv_ratio"] <= scores[100]["hv_ratio"] < 1.0
+    assert scores[25]["igd_plus"] >= scores[100]["igd_plus"] > 0.0
+    # the evaluator answers a class with the same numbers the front was built from
+    g = nb201_table.genotypes[0]
+    answer = evaluator.evaluate([g])[0]
+    assert answer in nb201_classes
