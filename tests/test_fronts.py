@@ -110,3 +110,48 @@ def test_nb201_exact_front_of_valid_acc_and_flops(nb201_table, nb201_classes):
     g = nb201_table.genotypes[0]
     answer = evaluator.evaluate([g])[0]
     assert answer in nb201_classes
+
+
+def _bench(argv, capsys):
+    from archlatent.cli import main
+
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_benchmark_scores_fronts_at_each_budget_with_the_oracle_at_one(nb201_csv, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "mo"
+    base = ["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--objectives", "valid_acc,flops_m"]
+    code, _ = _bench([*base, "--methods", "random,sms_emoa,oracle", "--budget", "60", "--seeds", "3", "--out", str(out)],
+                     capsys)
+    assert code == 0
+    doc = json.loads((out / "summary.json").read_text())
+    fronts = doc["fronts"]
+    assert set(fronts) == {"random", "sms_emoa", "oracle"} and set(fronts["oracle"]) == {"25", "50", "60"}
+    for b in ("25", "50", "60"):
+        assert fronts["oracle"][b]["hv_ratio"] == 1.0 and fronts["oracle"][b]["igd_plus"] == 0.0
+        assert fronts["oracle"][b]["test_hv_ratio"] < 1.0  # the validation front's cells, scored on test
+        for name in ("random", "sms_emoa"):
+            assert 0.9 < fronts[name][b]["hv_ratio"] < 1.0 and fronts[name][b]["igd_plus"] > 0
+            assert fronts[name][b]["hv_ratio_se"] > 0 and 0.9 < fronts[name][b]["test_hv_ratio"] < 1.0
+    assert fronts["random"]["25"]["hv_ratio"] <= fronts["random"]["60"]["hv_ratio"]
+    assert doc["oracle"]["fronts"]["valid"]["objectives"] == ["valid_acc", "flops_m"]
+    assert doc["oracle"]["fronts"]["test"]["objectives"] == ["test_acc", "flops_m"]
+    table = (out / "table.md").read_text()
+    assert "| oracle | valid | 1.0000 ± 0.0000 / 0.0000 |" in table and "| sms_emoa | test |" in table
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert len(runs) == 6 and all(set(r["fronts"]["valid"]) == {"25", "50", "60"} for r in runs)
+    code, _ = _bench([*base, "--methods", "random,sms_emoa,oracle", "--budget", "60", "--seeds", "3", "--out", str(out),
+                      "--resume"], capsys)  # every run reused: the same figures
+    assert code == 0 and json.loads((out / "summary.json").read_text())["fronts"] == fronts
+
+
+def test_benchmark_refuses_what_cannot_score_fronts(nb201_csv, tmp_path, capsys):
+    base = ["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--seeds", "1", "--budget", "30"]
+    code, err = _bench([*base, "--objectives", "valid_acc,flops_m", "--methods", "random,rea", "--out",
+                        str(tmp_path / "a")], capsys)
+    assert code == 2 and "method 'rea' is single-objective" in err and not (tmp_path / "a" / "runs.jsonl").exists()
+    code, err = _bench([*base, "--methods", "random,oracle", "--out", str(tmp_path / "b")], capsys)
+    assert code == 2 and "'oracle' (the exact Pareto front) needs several --objectives" in err

@@ -14,6 +14,7 @@ class RandomSearch(Strategy):
     """Proposes 16 uniform samples per ask (a fixed batch, not a setting) and learns nothing from their scores."""
 
     batch = 16
+    multi_objective = True  # it samples, whatever the objectives
 
     def ask(self) -> list[Genotype | None]:
         return [self.space.sample(self.rng) for _ in range(self.batch)]
