@@ -155,3 +155,29 @@ def test_benchmark_refuses_what_cannot_score_fronts(nb201_csv, tmp_path, capsys)
     assert code == 2 and "method 'rea' is single-objective" in err and not (tmp_path / "a" / "runs.jsonl").exists()
     code, err = _bench([*base, "--methods", "random,oracle", "--out", str(tmp_path / "b")], capsys)
     assert code == 2 and "'oracle' (the exact Pareto front) needs several --objectives" in err
+
+
+def test_search_writes_pareto_png_with_the_tables_exact_front(nb201_csv, nb201_table, tmp_path, capsys, monkeypatch):
+    import json
+
+    import archlatent.plots
+
+    drawn = {}
+    original = archlatent.plots.pareto_png
+
+    def spy(points, front, objectives, **kwargs):
+        drawn.update(points=points, exact=kwargs["exact"])
+        return original(points, front, objectives, **kwargs)
+
+    monkeypatch.setattr(archlatent.plots, "pareto_png", spy)
+    out = tmp_path / "run"
+    code, _ = _bench(["search", "--space", "nb201", "--bench", str(nb201_csv), "--strategy", "sms_emoa", "--objectives",
+                      "valid_acc,hw_latency_ms_fpga", "--budget", "40",
+                      "--out", str(out)], capsys)
+    assert code == 0 and (out / "pareto.png").stat().st_size > 5000
+    exact = exact_front(TabularEvaluator(nb201_table, "cifar10"), ("valid_acc", "hw_latency_ms_fpga"))
+    assert drawn["exact"] == exact.points()  # the classes' exact front, drawn behind the found one
+    pareto = json.loads((out / "result.json").read_text())["pareto"]
+    assert pareto["true_front_size"] == len(exact.front)
+    assert pareto["hypervolume_ratio"] == pytest.approx(exact.hv_ratio(drawn["points"])) and pareto["hypervolume_ratio"] < 1
+    assert pareto["igd_plus"] == pytest.approx(exact.igd_plus(drawn["points"])) and pareto["igd_plus"] > 0
