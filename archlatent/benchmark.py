@@ -259,7 +259,7 @@ class _Fronts:
         rows = class_metrics(evaluator)
         self.valid, self.test = ExactFront.of(rows, objectives), ExactFront.of(rows, self.tested)
         on_front = nondominated(objective_matrix(rows, objectives))
-        #: The classes on the exact validation front: what the oracle "finds".
+        #: The table entries on the exact validation front: what the oracle "finds".
         self.exact_cells = [rows[i] for i in np.flatnonzero(on_front)]
 
     def score(self, found: Sequence[Mapping[str, float]], budgets: Sequence[int]) -> dict[str, Any]:
@@ -268,7 +268,7 @@ class _Fronts:
                 for side, front in (("valid", self.valid), ("test", self.test))}
 
     def oracle(self, budgets: Sequence[int]) -> dict[str, Any]:
-        """The scores of the exact validation front's classes, all of them at every budget."""
+        """The scores of the exact validation front's entries, all of them at every budget."""
         whole = self.score(self.exact_cells, [len(self.exact_cells)])
         return {side: {str(b): whole[side][str(len(self.exact_cells))] for b in budgets} for side in whole}
 

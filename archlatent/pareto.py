@@ -69,7 +69,7 @@ def front_report(
     found: Sequence[Mapping[str, float]], everything: Sequence[Mapping[str, float]] | None, objectives: Sequence[str]
 ) -> dict[str, object]:
     """The found front and its hypervolume, beside the exact front of `everything` (the table's
-    classes, `archlatent.fronts`) when there is one (its size, hypervolume, points on the objectives,
+    entries, `archlatent.fronts`) when there is one (its size, hypervolume, points on the objectives,
     ``true_front``, and the HV ratio); without it the hypervolume is scaled by the found points' own range."""
     f = objective_matrix(found, objectives)
     mask = nondominated(f) if len(f) else np.zeros(0, dtype=bool)

@@ -90,7 +90,7 @@ def nb201_classes(nb201_table):
 
 def test_nb201_exact_front_of_valid_acc_and_flops(nb201_table, nb201_classes):
     evaluator = TabularEvaluator(nb201_table, "cifar10")
-    assert len(nb201_classes) == len(nb201_table.rows)  # one row per class
+    assert len(nb201_classes) == len(nb201_table.rows)  # one row per entry of the index (each NB201 cell)
     exact = exact_front(evaluator, ("valid_acc", "flops_m"))
     points = exact.points()
     accs = [p["valid_acc"] for p in points]
