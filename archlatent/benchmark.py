@@ -26,6 +26,7 @@ from archlatent.bounds import check
 from archlatent.config import SearchConfig
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS
+from archlatent.objectives import maximized
 from archlatent.optimizers import OPTIMIZERS
 from archlatent.plugin_settings import check_config
 from archlatent.run import build, run_search
@@ -232,6 +233,10 @@ def check_methods(config: SearchConfig, methods: Sequence[str]) -> dict[str, tup
     takes several objectives when there are several, before the table is read or a model pretrained."""
     if ORACLE in methods and len(config.objectives) == 1:
         raise ArchLatentError("method 'oracle' (the exact Pareto front) needs several --objectives")
+    if len(config.objectives) > 1 and (not maximized(config.objectives[0]) or config.report in config.objectives):
+        raise ArchLatentError(f"the multi-objective benchmark scores the {config.report!r} front of the same cells beside "
+                              f"the validation one, so the first of --objectives must be the accuracy it stands in for "
+                              f"(valid_acc,flops_m), and {config.report!r} none of them; got {','.join(config.objectives)}")
     resolved = {m: resolve_method(m) for m in methods if m != ORACLE}
     for strategy, optimizer in resolved.values():
         if len(config.objectives) > 1 and not STRATEGIES.get(strategy).multi_objective:
@@ -252,10 +257,6 @@ class _Fronts:
 
         objectives = tuple(config.objectives)
         self.tested = (config.report, *objectives[1:])
-        if config.report not in evaluator.metrics or objectives[0] == config.report:
-            raise ArchLatentError(f"the multi-objective benchmark scores the {config.report!r} front beside the "
-                                  f"{objectives[0]!r} one: the first objective must be an accuracy the table also "
-                                  f"reports as {config.report!r}")
         rows = class_metrics(evaluator)
         self.valid, self.test = ExactFront.of(rows, objectives), ExactFront.of(rows, self.tested)
         on_front = nondominated(objective_matrix(rows, objectives))

@@ -155,6 +155,9 @@ def test_benchmark_refuses_what_cannot_score_fronts(nb201_csv, tmp_path, capsys)
     assert code == 2 and "method 'rea' is single-objective" in err and not (tmp_path / "a" / "runs.jsonl").exists()
     code, err = _bench([*base, "--methods", "random,oracle", "--out", str(tmp_path / "b")], capsys)
     assert code == 2 and "'oracle' (the exact Pareto front) needs several --objectives" in err
+    code, err = _bench([*base, "--objectives", "flops_m,valid_acc", "--methods", "random", "--out", str(tmp_path / "c")],
+                       capsys)
+    assert code == 2 and "the first of --objectives must be the accuracy" in err and not (tmp_path / "c").exists()
 
 
 def test_search_writes_pareto_png_with_the_tables_exact_front(nb201_csv, nb201_table, tmp_path, capsys, monkeypatch):
