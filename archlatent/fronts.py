@@ -4,7 +4,7 @@ A table (NAS-Bench-201) answers every architecture, so the true front of any pai
 and a multi-objective search is scored against it (issue 26):
 
 - **Normalization (one rule).** Objectives are minimization rows (`archlatent.pareto.objective_matrix`:
-  accuracies negated). Each is scaled by the table's own ideal and nadir over *every* class of the
+  accuracies negated). Each is scaled by the table's own ideal and nadir over *every* entry of the
   table (the smallest and largest signed value any architecture has, not those of the front), so
   ``s = (f - ideal) / (nadir - ideal)`` lies in [0, 1] for every architecture; a constant objective
   is left unscaled (divided by 1). The reference point is 1.1 in each scaled coordinate, so every
@@ -17,9 +17,10 @@ and a multi-objective search is scored against it (issue 26):
   ``|max(a - z, 0)|`` over found points a, in the scaled coordinates; 0.0 exactly when the found set
   weakly dominates every exact point.
 
-The rows are the table's classes (`class_metrics`): one per architecture key with the seed mean over
-its isomorphic cells, i.e. what the tabular evaluator answers in ``mean`` mode, so a search's metrics
-and the exact front are the same numbers.
+The rows are the table's entries (`class_metrics`): one per entry of the table's index with the mean
+over its rows, i.e. what the tabular evaluator answers in ``mean`` mode, so a search's metrics and the
+exact front are the same numbers. NAS-Bench-201 indexes each of its 15,625 cells (isomorphic cells were
+trained apart and differ a little), NAS-Bench-101 each class.
 """
 
 from __future__ import annotations
@@ -42,15 +43,19 @@ REFERENCE = 1.1
 
 
 def class_metrics(evaluator: TabularEvaluator) -> list[dict[str, float]]:
-    """Every class (architecture key) of `evaluator`'s table on its dataset: the seed mean over the
-    class's rows of each metric, as ``evaluate`` answers in ``mean`` mode. Free, not charged; classes
-    the dataset does not hold are left out."""
-    columns = evaluator.columns
-    out = []
-    for rows in evaluator.table.rows.values():
-        if evaluator.held[rows].all():
-            out.append({m: float(np.mean(col[rows])) for m, col in columns.items()})
-    return out
+    """Every entry of `evaluator`'s table index (an NB201 cell, an NB101 class) on its dataset: the
+    mean over the entry's rows of each metric, as ``evaluate`` answers in ``mean`` mode. Free, not
+    charged; entries the dataset does not hold are left out."""
+    groups = [rows for rows in evaluator.table.rows.values() if evaluator.held[rows].all()]
+    if not groups:
+        return []
+    members = np.concatenate(groups)
+    sizes = np.array([len(rows) for rows in groups])
+    label = np.repeat(np.arange(len(groups)), sizes)  # each member row's entry
+    means = {m: np.bincount(label, weights=col[members], minlength=len(groups)) / sizes
+             for m, col in evaluator.columns.items()}
+    names = list(means)
+    return [dict(zip(names, map(float, row))) for row in zip(*means.values())]
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class ExactFront:
 
     @classmethod
     def of(cls, table_metrics: Sequence[Mapping[str, float]], objectives: Sequence[str]) -> ExactFront:
-        """The exact front of every row of `table_metrics` (each class of a table) on `objectives`."""
+        """The exact front of every row of `table_metrics` (each entry of a table) on `objectives`."""
         objectives = tuple(objectives)
         if not table_metrics:
             raise ArchLatentError("an exact front needs the table's rows; got none")
@@ -125,5 +130,5 @@ class ExactFront:
 
 
 def exact_front(evaluator: TabularEvaluator, objectives: Sequence[str]) -> ExactFront:
-    """`ExactFront.of` every class of `evaluator`'s table on `objectives`."""
+    """`ExactFront.of` every entry of `evaluator`'s table on `objectives`."""
     return ExactFront.of(class_metrics(evaluator), objectives)

@@ -68,25 +68,23 @@ def normalized_hypervolume(points: Sequence[tuple[float, float]], max_cost: floa
 def front_report(
     found: Sequence[Mapping[str, float]], everything: Sequence[Mapping[str, float]] | None, objectives: Sequence[str]
 ) -> dict[str, object]:
-    """The found front and its hypervolume, beside the true front of `everything` (the whole table)
-    when there is one (its size, hypervolume and points on the objectives, ``true_front``); without
-    it the hypervolume is scaled by the found points' own range."""
+    """The found front and its hypervolume, beside the exact front of `everything` (the table's
+    entries, `archlatent.fronts`) when there is one (its size, hypervolume, points on the objectives,
+    ``true_front``, and the HV ratio); without it the hypervolume is scaled by the found points' own range."""
     f = objective_matrix(found, objectives)
-    all_f = objective_matrix(everything, objectives) if everything is not None else f
-    ideal, nadir = all_f.min(0), all_f.max(0)
     mask = nondominated(f) if len(f) else np.zeros(0, dtype=bool)
-    report: dict[str, object] = {
-        "objectives": list(objectives),
-        "front": [int(i) for i in np.flatnonzero(mask)],
-        "hypervolume": hypervolume(f[mask], ideal, nadir),
-        "scaling": "the table's range" if everything is not None else "the evaluated architectures' range",
-    }
-    if everything is not None:
-        true_mask = nondominated(all_f)
-        true_hv = hypervolume(all_f[true_mask], ideal, nadir)
-        true_front = [{m: float(everything[i][m]) for m in objectives} for i in np.flatnonzero(true_mask)]
-        report.update(true_front_size=int(true_mask.sum()), true_front=true_front, true_hypervolume=true_hv,
-                      hypervolume_ratio=report["hypervolume"] / true_hv if true_hv else 0.0)  # type: ignore[operator]
+    report: dict[str, object] = {"objectives": list(objectives), "front": [int(i) for i in np.flatnonzero(mask)]}
+    if everything is None:
+        report.update(hypervolume=hypervolume(f[mask], f.min(0), f.max(0)) if len(f) else 0.0,
+                      scaling="the evaluated architectures' range")
+        return report
+    from archlatent.fronts import ExactFront
+
+    exact = ExactFront.of(everything, objectives)
+    ratio = exact.hv_ratio(found)
+    report.update(hypervolume=ratio * exact.volume, scaling="the table's range", true_front_size=len(exact.front),
+                  true_front=exact.points(), true_hypervolume=exact.volume, hypervolume_ratio=ratio,
+                  igd_plus=exact.igd_plus(found))
     return report
 
 

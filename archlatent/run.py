@@ -222,9 +222,11 @@ def run_search(
     result.notes = list(parts.notes)
     result.constraints = list(config.constraints)
     if len(result.objectives) > 1:
+        from archlatent.evaluators.tabular import TabularEvaluator
+        from archlatent.fronts import class_metrics
         from archlatent.pareto import front_report
 
-        everything = getattr(parts.evaluator, "all_metrics", lambda: None)()
+        everything = class_metrics(parts.evaluator) if isinstance(parts.evaluator, TabularEvaluator) else None
         result.pareto = front_report(list(result.metrics.values()), everything, result.objectives)
         keys = list(result.metrics)
         result.pareto["front"] = [

@@ -14,7 +14,7 @@ from archlatent.evaluators.tabular import TabularEvaluator
 from archlatent.optimizers import OPTIMIZERS
 from archlatent.strategies import STRATEGIES
 
-METHODS = [(s, None) for s in STRATEGIES.names() if s != "latent"] + [("latent", o) for o in OPTIMIZERS.names()]
+METHODS = [(s, None) for s in STRATEGIES.names() if s != "latent" and "nbgraph" in getattr(STRATEGIES.get(s), "spaces", ["nbgraph"])] + [("latent", o) for o in OPTIMIZERS.names()]
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,17 @@ from archlatent.cli import command, emit
 from archlatent.commands.search import config_from_args, setup_config_flags
 from archlatent.errors import ArchLatentError
 
+DEFAULT_METHODS = "random,rea,local,nao,cso"
+#: With several objectives: the latent NSGA-II, its discrete and evolutionary peers, random, the exact front.
+DEFAULT_FRONT_METHODS = "nsga2,pymoo_nsga2,sms_emoa,random,oracle"
+
 
 def _setup(p: argparse.ArgumentParser) -> None:
     setup_config_flags(p)
-    p.add_argument("--methods", default="random,rea,local,nao,cso",
+    p.add_argument("--methods", default=None,
                    help="comma list: strategies (random, rea, local, ...) and latent optimizers (nao, bo, cso, ...); "
-                        "default random,rea,local,nao,cso")
+                        f"default {DEFAULT_METHODS}, with several --objectives {DEFAULT_FRONT_METHODS} (oracle: the "
+                        "exact Pareto front)")
     p.add_argument("--seeds", type=flag("seeds"), default=100, help="runs per method, seeds 0..N-1 (default 100)")
     p.add_argument("--until-hit", action="store_true", help="stop each run once it evaluates the best validation "
                                                             "architecture (the best feasible one under --constraint; "
@@ -31,7 +36,7 @@ def _setup(p: argparse.ArgumentParser) -> None:
 
 @command("benchmark", "run the benchmark protocol over seeds; writes summary.json, table.md, regret.png", _setup)
 def run_benchmark_command(args: argparse.Namespace) -> int:
-    from archlatent.benchmark import run_benchmark
+    from archlatent.benchmark import check_methods, run_benchmark
     from archlatent.commands.outputs import claim, locked
     from archlatent.commands.progress import Progress, epochs
     from archlatent.files import write_atomic
@@ -43,23 +48,22 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     if given:
         raise ArchLatentError(f"benchmark runs what --methods names (strategies and latent optimizers alike); "
                               f"{' and '.join(given)} would be ignored: drop {'them' if len(given) > 1 else 'it'}")
-    methods = [n.strip() for n in args.methods.split(",") if n.strip()]
+    if "," in getattr(args, "objectives", ""):  # the base config's optimizer must take them (the methods name their own)
+        args.optimizer = "nsga2"
+    config = config_from_args(args)
+    several = len(config.objectives) > 1
+    given = args.methods if args.methods is not None else DEFAULT_FRONT_METHODS if several else DEFAULT_METHODS
+    methods = [n.strip() for n in given.split(",") if n.strip()]
     twice = sorted({m for m in methods if methods.count(m) > 1})
     if twice:
         raise ArchLatentError(f"--methods names {', '.join(twice[:3])} more than once")
-    config = config_from_args(args)
     check("benchmark_cells", len(methods) * args.seeds * config.budget,
           f"methods x seeds x budget ({len(methods)} x {args.seeds} x {config.budget}: the trajectories held in memory)")
+    check_methods(config, methods)  # before the folder is claimed
     out = claim(args.out, force=args.force, resume=args.resume, holds=("runs.jsonl", "summary.json"))
     with locked(out):
         if args.resume and (out / "config.json").is_file():
-            free = ("methods", "seeds", "threads")  # threads change how fast, not what is measured
-            stored = {k: v for k, v in json.loads((out / "config.json").read_text()).items() if k not in free}
-            now = {k: v for k, v in config.to_dict().items() if k not in free}
-            if stored != now:
-                changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
-                raise ArchLatentError(f"{out} was benchmarked with other settings ({', '.join(changed)} differ); "
-                                      "--resume needs the same flags, or use --force")
+            _check_resumed(out, config)
         done = _done(out / "runs.jsonl", config) if args.resume else {}
         if not args.resume:
             (out / "runs.jsonl").unlink(missing_ok=True)
@@ -83,6 +87,8 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
                 bar.close()
     summary = result.summary()
     doc: dict[str, Any] = {"oracle": result.oracle, "budgets": summary}
+    if result.fronts:
+        doc["fronts"] = result.front_summary()
     if args.until_hit:
         from archlatent.benchmark import first_hits
 
@@ -91,7 +97,10 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
         for hits in doc["first_hit"].values() if expected else ():  # beside random search's exact figure
             hits.update(random_expected=expected, ratio_to_random=hits["mean"] / expected)
     (out / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / "table.md").write_text(_table(summary, result, config, args.seeds))
+    table = _table(summary, result, config, args.seeds)
+    if result.fronts:
+        table = _front_table(doc["fronts"], result, config, args.seeds) + "\n" + table
+    (out / "table.md").write_text(table)
     title = f"Regret on {config.space} {config.dataset}, {args.seeds} seeds, budget {config.budget}"
     write_atomic(out / "regret.png", regret_png(result.tests, result.oracle["best_valid_test_acc"], title=title))
     emit(doc)
@@ -155,3 +164,36 @@ def _table(summary: dict[str, Any], result: Any, config: Any, seeds: int) -> str
             for name in screened
         )
     return head + rule + rows + note
+
+
+def _front_table(fronts: dict[str, Any], result: Any, config: Any, seeds: int) -> str:
+    """The multi-objective table: per method and budget, HV ratio ± s.e. and IGD+ ± s.e. on the exact
+    validation front, then the same for the test front of the same cells."""
+    budgets = result.budgets
+    head = "| method | front | " + " | ".join(f"{b} queries" for b in budgets) + " |\n"
+    rule = "|---" * (len(budgets) + 2) + "|\n"
+    rows = ""
+    for name, s in fronts.items():
+        for side, prefix in (("valid", ""), ("test", "test_")):
+            cells = [f"{s[str(b)][prefix + 'hv_ratio']:.4f} ± {s[str(b)][prefix + 'hv_ratio_se']:.4f} / "
+                     f"{s[str(b)][prefix + 'igd_plus']:.4f}" for b in budgets]
+            rows += f"| {name} | {side} | " + " | ".join(cells) + " |\n"
+    f = result.oracle["fronts"]
+    note = (f"\n{config.space} {config.dataset}, {seeds} seeds, objectives {', '.join(f['valid']['objectives'])}. Each "
+            "cell: HV ratio ± standard error over seeds / IGD+ (mean) of the distinct cells evaluated by B queries, "
+            f"against the table's exact front (valid: {f['valid']['size']} points; test: the same cells scored on "
+            f"{', '.join(f['test']['objectives'])}, whose exact front has {f['test']['size']} points). Objectives "
+            "scaled by the table's own range over every entry, reference point 1.1 per scaled axis "
+            "(`archlatent.fronts`); oracle: the exact validation front's cells.\n")
+    return head + rule + rows + note
+
+
+def _check_resumed(out: Path, config: Any) -> None:
+    """One error unless the benchmark in `out` ran with `config`'s settings (methods, seeds, threads aside)."""
+    free = ("methods", "seeds", "threads")  # threads change how fast, not what is measured
+    stored = {k: v for k, v in json.loads((out / "config.json").read_text()).items() if k not in free}
+    now = {k: v for k, v in config.to_dict().items() if k not in free}
+    if stored != now:
+        changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
+        raise ArchLatentError(f"{out} was benchmarked with other settings ({', '.join(changed)} differ); "
+                              "--resume needs the same flags, or use --force")

@@ -15,6 +15,7 @@ class RandomSearch(Strategy):
     under constraints, uniform feasible ones (rejection: an infeasible draw is redrawn, free)."""
 
     batch = 16
+    multi_objective = True  # it samples, whatever the objectives
 
     def ask(self) -> list[Genotype | None]:
         return [self.sample_admitted() for _ in range(self.batch)]
