@@ -46,14 +46,15 @@ def test_front_hv_and_igd_plus_match_brute_force(d, seed):
     table = rng.integers(0, 12, size=(40, d)).astype(float)  # ties and duplicates on purpose
     names = ("valid_acc", "flops_m", "params_m")[:d]
     exact = ExactFront.of(as_metrics(table, names), names)
-    ideal, nadir = table.min(0), table.max(0)
+    ideal, nadir = brute_front(table).min(0), brute_front(table).max(0)  # the front's own range
+    span = np.where(nadir > ideal, nadir - ideal, 1.0)
     np.testing.assert_array_equal(exact.front, brute_front(table))
-    scaled = (brute_front(table) - ideal) / (nadir - ideal)
+    scaled = (brute_front(table) - ideal) / span
     ref = np.full(d, REFERENCE)
     assert exact.volume == pytest.approx(brute_hv(scaled, ref), rel=1e-12)
     for size in (1, 4, 9):
         found = table[rng.choice(len(table), size=size, replace=False)]
-        s_found = (found - ideal) / (nadir - ideal)
+        s_found = (found - ideal) / span  # a cell beyond the front's nadir adds no volume
         assert exact.hv_ratio(as_metrics(found, names)) == pytest.approx(
             brute_hv(brute_front(s_found), ref) / brute_hv(scaled, ref), rel=1e-12)
         assert exact.igd_plus(as_metrics(found, names)) == pytest.approx(brute_igd_plus(s_found, scaled), rel=1e-12)
@@ -134,8 +135,8 @@ def test_benchmark_scores_fronts_at_each_budget_with_the_oracle_at_one(nb201_csv
         assert fronts["oracle"][b]["hv_ratio"] == 1.0 and fronts["oracle"][b]["igd_plus"] == 0.0
         assert fronts["oracle"][b]["test_hv_ratio"] < 1.0  # the validation front's cells, scored on test
         for name in ("random", "sms_emoa"):
-            assert 0.9 < fronts[name][b]["hv_ratio"] < 1.0 and fronts[name][b]["igd_plus"] > 0
-            assert fronts[name][b]["hv_ratio_se"] > 0 and 0.9 < fronts[name][b]["test_hv_ratio"] < 1.0
+            assert 0.5 < fronts[name][b]["hv_ratio"] < 1.0 and fronts[name][b]["igd_plus"] > 0
+            assert fronts[name][b]["hv_ratio_se"] > 0 and 0.5 < fronts[name][b]["test_hv_ratio"] < 1.0
     assert fronts["random"]["25"]["hv_ratio"] <= fronts["random"]["60"]["hv_ratio"]
     assert doc["oracle"]["fronts"]["valid"]["objectives"] == ["valid_acc", "flops_m"]
     assert doc["oracle"]["fronts"]["test"]["objectives"] == ["test_acc", "flops_m"]
