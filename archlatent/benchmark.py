@@ -16,7 +16,7 @@ the ``oracle`` method stands for the exact validation front itself.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +153,7 @@ def run_benchmark(
                               "or $ARCHLATENT_DATA")
     constraints = parse_constraints(config.constraints)
     check_constraints(constraints, shared)
-    oracle, key = _oracle(shared, space, config, until_hit, constraints)
+    oracle, keys = _oracle(shared, space, config, until_hit, constraints)
     model, labelled = None, None
     if any(STRATEGIES.get(s).needs_model for s, _ in resolved.values()):
         parts = build(config.replace(strategy="latent"), evaluator=shared, pretrain_progress=pretrain_progress)
@@ -170,7 +170,7 @@ def run_benchmark(
         for row, seed in enumerate(range(first_seed, first_seed + seeds)):
             record = dict(done[(name, seed)]) if done and (name, seed) in done else None
             if record is None:
-                record = _run(_Run(config, space, shared.table, model, labelled, key, until_hit, fronts, budgets),
+                record = _run(_Run(config, space, shared.table, model, labelled, keys, until_hit, fronts, budgets),
                               name, strategy, optimizer, seed)
                 if on_run is not None:
                     on_run(record)
@@ -187,11 +187,11 @@ def run_benchmark(
 
 def _oracle(
     shared: Any, space: SearchSpace, config: SearchConfig, until_hit: bool, constraints: Sequence[Constraint]
-) -> tuple[dict[str, Any], str]:
+) -> tuple[dict[str, Any], frozenset[str]]:
     """The best validation architecture a search can find (under `constraints`), its test accuracy, the
-    table's best, and its key."""
+    table's best, and the keys of its class and of any class tied with it."""
     best_valid, best_valid_acc, cells = target(space, shared, config.objectives[0], constraints)
-    key = best_valid.key()
+    keys = tied(shared, config.objectives[0], best_valid_acc, constraints)
     rows = shared.table.row_ids(best_valid)
     oracle = {
         "best_valid_arch": space.format(best_valid),
@@ -199,11 +199,25 @@ def _oracle(
         "best_valid_test_acc": float(np.mean(shared.columns[config.report][rows])),
         "best_test_acc": shared.best(config.report)[1],
     }
+    if len(keys) > 1:  # a tie up to rounding (NAS-Bench-Graph's cora): finding any of them is a hit
+        oracle["best_valid_classes"] = len(keys)
     if constraints:
         oracle["constraints"] = [c.text for c in constraints]
     if until_hit and space.size() is not None:
-        oracle["random_expected_first_hit"] = random_first_hit(space, key, cells)
-    return oracle, key
+        pool = shared.pool if cells is None else None  # pool mode: random search draws the table's cells
+        oracle["random_expected_first_hit"] = random_first_hit(space, keys, cells if pool is None else pool)
+    return oracle, keys
+
+
+def tied(evaluator: TabularEvaluator, metric: str, best: float, constraints: Sequence[Constraint] = ()) -> frozenset[str]:
+    """The keys of every class whose `metric` equals `best` up to rounding (1e-9 relative), among the
+    cells that meet `constraints`: the targets of an until-hit run."""
+    column, held = evaluator.columns[metric], evaluator.held
+    mask = feasible_rows(constraints, evaluator) if constraints else None
+    close = held & (np.abs(column - best) <= 1e-9 * max(1.0, abs(best)))
+    if mask is not None:
+        close &= mask
+    return frozenset(evaluator.table.genotypes[r].key() for r in np.flatnonzero(close))
 
 
 @dataclass(frozen=True)
@@ -215,7 +229,7 @@ class _Run:
     table: Any
     model: Any
     labelled: Any
-    key: str
+    keys: frozenset[str]
     until_hit: bool
     fronts: _Fronts | None
     budgets: list[int]
@@ -223,14 +237,14 @@ class _Run:
 
 def _run(shared: _Run, name: str, strategy: str, optimizer: str | None, seed: int) -> dict[str, Any]:
     """One seed of one method: its run record (trajectories, front scores with several objectives)."""
-    config, key = shared.config, shared.key
+    config, keys = shared.config, shared.keys
     cfg = _method_config(config, strategy, optimizer or config.optimizer, seed)
     evaluator = EVALUATORS.create("tabular", shared.space, dataset=config.dataset, seed=seed,
                                   table=shared.table, **config.evaluator_kwargs)
     parts = build(cfg, model=shared.model, labelled=shared.labelled, evaluator=evaluator)
-    stop = (lambda r: key in r.metrics) if shared.until_hit else None
+    stop = (lambda r: any(k in r.metrics for k in keys)) if shared.until_hit else None
     result = run_search(cfg, parts=parts, stop=stop)
-    record = _record(name, seed, result.history, config, key)
+    record = _record(name, seed, result.history, config, keys)
     record.update(best=result.best["arch"], queries=result.queries, seconds=result.seconds,
                   stopped=result.stopped, valid_share=result.valid_share,
                   label_queries=result.label_queries, trained_seconds=evaluator.cost.seconds)
@@ -307,14 +321,15 @@ def _method_config(config: SearchConfig, strategy: str, optimizer: str, seed: in
     )
 
 
-def random_first_hit(space: SearchSpace, key: str, cells: Iterable[Genotype] | None = None) -> float:
+def random_first_hit(space: SearchSpace, key: str | Collection[str], cells: Iterable[Genotype] | None = None) -> float:
     """Exact expected number of distinct architectures (keys) uniform random search evaluates until
-    it evaluates `key`: 1 + sum over the other classes i of p_i / (p_i + p_key), with p the share of
-    the cells it draws from (`cells`: the space's, or under constraints the feasible ones that
-    rejection sampling keeps) in each class (class i comes first with that probability)."""
+    it evaluates `key` (or any of several keys): 1 + sum over the other classes i of p_i / (p_i + p_key),
+    with p the share of the cells it draws from (`cells`: the space's; under constraints the feasible
+    ones that rejection sampling keeps; in pool mode the table's) in each class (class i comes first
+    with that probability), and p_key the share of the target classes together."""
     counts = Counter(space.canonicalize(g).key() for g in (space.enumerate() if cells is None else cells))
     total = sum(counts.values())
-    p_key = counts.pop(key) / total
+    p_key = sum(counts.pop(k) for k in ([key] if isinstance(key, str) else key)) / total
     return 1.0 + sum((c / total) / (c / total + p_key) for c in counts.values())
 
 
@@ -348,13 +363,13 @@ def first_hits(runs: Sequence[Mapping[str, Any]], method: str, cap: int) -> dict
             "missed": int(missed), "runs": int(hits.size)}
 
 
-def _record(name: str, seed: int, history: list[dict[str, Any]], config: SearchConfig, key: str) -> dict[str, Any]:
+def _record(name: str, seed: int, history: list[dict[str, Any]], config: SearchConfig, keys: Collection[str]) -> dict[str, Any]:
     """One run's trajectories of the best's report and objective (a run that stopped early keeps its
     last values) and its first hit."""
     budget, report, objective = config.budget, "best_" + config.report, "best_" + config.objectives[0]
     tests, hits = np.full(budget, np.nan), np.zeros(budget, dtype=bool)
     valids = np.array([e[objective] for e in history[:budget]] or [np.nan])
-    first_hit = next((i + 1 for i, e in enumerate(history) if e["key"] == key), None)
+    first_hit = next((i + 1 for i, e in enumerate(history) if e["key"] in keys), None)
     for i, entry in enumerate(history[:budget]):
         tests[i] = entry.get(report, np.nan)  # none yet while every labelled cell broke a constraint
         hits[i] = first_hit is not None and i + 1 >= first_hit

@@ -69,6 +69,30 @@ def test_cli_search_and_benchmark_on_cora(table, tmp_path, capsys):
     assert code == 0 and summary["oracle"]["best_valid_acc"] == pytest.approx(81.9333, abs=1e-3)
 
 
+
+@pytest.mark.parametrize("dataset", ["cora", "proteins"])
+def test_until_hit_counts_tied_best_classes_and_proteins_pool(table, dataset):
+    """cora's best validation accuracy is held by two classes equal up to rounding: finding either is a
+    hit, and random search's expectation counts both. proteins is searched in its pool of 2,021 classes."""
+    from archlatent.benchmark import random_first_hit, run_benchmark
+    from archlatent.spaces import get_space
+
+    config = SearchConfig(space="nbgraph", dataset=dataset, strategy="random", budget=5, seed=0)
+    result = run_benchmark(config, ["random"], 1, until_hit=True)
+    evaluator = TabularEvaluator(table, dataset)
+    best = evaluator.best("valid_acc")[1]
+    column = evaluator.columns["valid_acc"][evaluator.held]
+    tied = int((abs(column - best) <= 1e-9 * best).sum())
+    expected = result.oracle["random_expected_first_hit"]
+    if dataset == "cora":
+        assert tied == 2 == result.oracle["best_valid_classes"]
+        space = get_space("nbgraph")
+        alone = random_first_hit(space, evaluator.best("valid_acc")[0].key())
+        assert 5_000 < expected < alone  # two target classes: about half the queries of one
+    else:
+        assert tied == 1 and "best_valid_classes" not in result.oracle
+        assert expected == pytest.approx((len(evaluator.pool) + 1) / 2)  # uniform over the pool's classes
+
 @pytest.mark.slow
 @pytest.mark.parametrize("encoder", ["gin", "transformer"])
 def test_presets_reconstruct_held_out_classes(encoder):
