@@ -65,14 +65,14 @@ def shared_model(out: Path, threads: int) -> Path:
 
 
 def measure(metric: str, value: float, method: str, seeds: int, cap: int, model: Path, threads: int,
-            runs: Path) -> dict[str, Any]:
+            runs: Path, screen: str = "auto") -> dict[str, Any]:
     """One budget's until-hit benchmark of `method`: mean queries ± s.e., random's expectation, ratio.
     Each run's record is appended to `runs` as it finishes, and the records already there are reused."""
     from archlatent import SearchConfig
     from archlatent.benchmark import run_benchmark
 
     config = SearchConfig(space="nb201", budget=cap, checkpoint=str(model), threads=threads,
-                          constraints=(f"{metric}<={value!r}",))
+                          constraints=(f"{metric}<={value!r}",), screen=screen)
     done = {(r["method"], r["seed"]): r for r in map(json.loads, runs.read_text().splitlines())} if runs.is_file() else {}
     with open(runs, "a") as f:
         def on_run(record: dict[str, Any]) -> None:
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--method", default="nao", help="a benchmark method (default nao: the default latent search)")
     parser.add_argument("--metrics", default=",".join(METRICS))
     parser.add_argument("--percentiles", default=",".join(map(str, PERCENTILES)))
+    parser.add_argument("--screen", default="auto", help="the runs' screen (auto: the NB201 default; none: off)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("constrained"))
     parser.add_argument("--expectations", action="store_true", help="only print each budget's target and random "
@@ -114,10 +115,12 @@ def main() -> None:
         if rows_path.is_file() else set()
     model = shared_model(args.out, args.threads)
     for metric, pct, value in budgets(metrics, percentiles):
-        if (metric, pct, args.method) in done:
+        method = args.method if args.screen == "auto" else f"{args.method}-screen-{args.screen}"
+        if (metric, pct, method) in done:
             continue
-        runs = args.out / f"runs-{metric}-{pct}-{args.method}.jsonl"
-        row = {"percentile": pct, **measure(metric, value, args.method, args.seeds, args.cap, model, args.threads, runs)}
+        runs = args.out / f"runs-{metric}-{pct}-{method}.jsonl"
+        row = {"percentile": pct, **measure(metric, value, args.method, args.seeds, args.cap, model, args.threads, runs,
+                                            args.screen), "method": method}
         with open(rows_path, "a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)

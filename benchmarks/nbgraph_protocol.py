@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from archlatent.benchmark import random_first_hit, resolve_method, run_benchmark
+from archlatent.benchmark import random_first_hit, resolve_method, run_benchmark, tied
 from archlatent.bounds import flag
 from archlatent.config import SearchConfig
 from archlatent.errors import ArchLatentError
@@ -100,8 +100,9 @@ def oracle_note(oracle: Mapping[str, Any], cap: int) -> str:
 
 
 def space_oracle(space_name: str, dataset: str, bench: str | None = None) -> dict[str, Any]:
-    """The best-validation class of `dataset` and random search's exact expectation until it, over the
-    space or, where the table holds only some classes (proteins), over its pool."""
+    """The best-validation class of `dataset` (and any class tied with it up to rounding) and random search's
+    exact expectation until one of them, over the space or, where the table holds only some classes
+    (proteins), over its pool."""
     base = get_space(space_name)
     evaluator = EVALUATORS.create("tabular", base, dataset=dataset, **({"bench": bench} if bench else {}))
     pool = evaluator.pool
@@ -111,7 +112,8 @@ def space_oracle(space_name: str, dataset: str, bench: str | None = None) -> dic
             "best_valid_test_acc": evaluator.evaluate([best])[0]["test_acc"],
             "best_test_acc": evaluator.best("test_acc")[1],
             "classes": len({space.canonicalize(g).key() for g in space.enumerate()}),
-            "random_expected_first_hit": random_first_hit(space, best.key())}
+            "best_valid_classes": len(keys := tied(evaluator, "valid_acc", valid)),
+            "random_expected_first_hit": random_first_hit(space, keys)}
 
 
 def read_runs(path: Path, cap: int) -> dict[tuple[str, int], dict[str, Any]]:
