@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from archlatent.bounds import check
-from archlatent.config import SearchConfig
+from archlatent.config import ConfigError, SearchConfig
 from archlatent.constraints import Constraint, check_constraints, feasible_rows, parse_constraints
 from archlatent.errors import ArchLatentError
 from archlatent.evaluators.base import EVALUATORS
@@ -267,7 +267,7 @@ def check_methods(config: SearchConfig, methods: Sequence[str]) -> dict[str, tup
     resolved = {m: resolve_method(m) for m in methods if m != ORACLE}
     for strategy, optimizer in resolved.values():
         if len(config.objectives) > 1 and not STRATEGIES.get(strategy).multi_objective:
-            raise ArchLatentError(f"method {strategy!r} is single-objective; with --objectives "
+            raise ConfigError(f"method {strategy!r}: strategy {strategy!r} is single-objective; with --objectives "
                                   f"{','.join(config.objectives)} use multi-objective ones (random, pymoo_nsga2, "
                                   "sms_emoa, nsga2, oracle)")
         check_config(_method_config(config, strategy, optimizer or config.optimizer, 0))

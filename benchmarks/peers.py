@@ -282,7 +282,7 @@ def front_table(name: str, summary: Mapping[str, Any], budgets: Sequence[int], s
     cells = [pm(summary["hv_ratio"][b], 4) for b in budgets] + [pm(summary["igd_plus"][b], 4) for b in budgets]
     return (f"{head} |\n|" + " --- |" * (1 + 2 * len(budgets)) + f"\n| {name} | " + " | ".join(cells) + " |\n\n"
             f"{dataset}, {seeds} seeds: the found cells' hypervolume over the exact front's ({points} points; "
-            "`archlatent.fronts.ExactFront`, the table's own normalization), and IGD+ to it, after B distinct "
+            "`archlatent.fronts.ExactFront`, scaled by the exact front's ideal and nadir), and IGD+ to it, after B distinct "
             "architectures; mean ± standard error.\n")
 
 

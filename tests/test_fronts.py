@@ -153,7 +153,7 @@ def test_benchmark_refuses_what_cannot_score_fronts(nb201_csv, tmp_path, capsys)
     base = ["benchmark", "--space", "nb201", "--bench", str(nb201_csv), "--seeds", "1", "--budget", "30"]
     code, err = _bench([*base, "--objectives", "valid_acc,flops_m", "--methods", "random,rea", "--out",
                         str(tmp_path / "a")], capsys)
-    assert code == 2 and "method 'rea' is single-objective" in err and not (tmp_path / "a" / "runs.jsonl").exists()
+    assert code == 2 and "method 'rea': strategy 'rea' is single-objective" in err and not (tmp_path / "a" / "runs.jsonl").exists()
     code, err = _bench([*base, "--methods", "random,oracle", "--out", str(tmp_path / "b")], capsys)
     assert code == 2 and "'oracle' (the exact Pareto front) needs several --objectives" in err
     code, err = _bench([*base, "--objectives", "flops_m,valid_acc", "--methods", "random", "--out", str(tmp_path / "c")],

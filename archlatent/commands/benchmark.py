@@ -183,7 +183,7 @@ def _front_table(fronts: dict[str, Any], result: Any, config: Any, seeds: int) -
             "cell: HV ratio ± standard error over seeds / IGD+ (mean) of the distinct cells evaluated by B queries, "
             f"against the table's exact front (valid: {f['valid']['size']} points; test: the same cells scored on "
             f"{', '.join(f['test']['objectives'])}, whose exact front has {f['test']['size']} points). Objectives "
-            "scaled by the table's own range over every entry, reference point 1.1 per scaled axis "
+            "scaled by the exact front's own ideal and nadir, reference point 1.1 per scaled axis "
             "(`archlatent.fronts`); oracle: the exact validation front's cells.\n")
     return head + rule + rows + note
 
