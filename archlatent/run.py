@@ -21,6 +21,7 @@ from archlatent.config import RESUMABLE, SearchConfig
 from archlatent.constraints import check_constraints, parse_constraints
 from archlatent.errors import ArchLatentError, CheckpointError
 from archlatent.evaluators import EVALUATORS, Evaluator
+from archlatent.evaluators.proxy_fidelity import ProxyFidelity
 from archlatent.executors import EXECUTORS
 from archlatent.genotype import Genotype
 from archlatent.journal import Journal
@@ -146,6 +147,13 @@ def _screen(parts: Parts, objectives: tuple[str, ...]) -> Screen | None:
         return None
     if is_test_metric(config.screen) and not config.allow_test_objective:
         raise ArchLatentError(f"screen {config.screen!r} is a test-set metric; screen on a validation metric")
+    if config.screen.startswith("zc_"):  # a zero-cost proxy (unknown ones are refused by name)
+        parts.notes.append(f"screen: each ask's new architectures are scored by {config.screen} at initialization "
+                           f"first and only the best {config.screen_keep:.0%} evaluated; each score is charged its "
+                           "measured seconds over the cell's recorded training time (0 where the evaluator records "
+                           "none; screen_seconds in the records)")
+        proxy = ProxyFidelity(parts.space, evaluator, config.screen, seed=config.seed)
+        return Screen(proxy, config.screen, config.screen_keep, 0.0)
     cheap, share = evaluator.fidelity(config.screen)
     return Screen(cheap, config.screen, config.screen_keep, share)
 

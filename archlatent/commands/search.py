@@ -60,7 +60,8 @@ def setup_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--screen", default=S, help="a cheap metric answering each ask's new architectures first, so only "
                                                "the best --screen-keep of them are evaluated: auto (default: the "
                                                "objective's 12-epoch column where the table has one), none, or a "
-                                               "metric such as valid_acc_12ep; its answers are counted apart")
+                                               "metric such as valid_acc_12ep, or a zero-cost proxy (zc_synflow) "
+                                               "where there is none; its answers are counted apart")
     p.add_argument("--screen-keep", type=float, default=S, help="share of each screened ask that is evaluated "
                                                                 "(default 1/3)")
     p.add_argument("--budget", type=int, default=S, help=f"distinct architectures to evaluate, labels included "

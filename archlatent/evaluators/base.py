@@ -96,6 +96,11 @@ class Evaluator(ABC):
         raise ArchLatentError(f"evaluator {self.name!r} has no cheap fidelity {metric!r} to screen with "
                               "(short-training columns come with a benchmark table: the tabular evaluator)")
 
+    def answer_seconds(self, genotypes: Sequence[Genotype]) -> list[float] | None:
+        """The seconds a full answer of each genotype costs, where known without answering (a table's
+        recorded training time), so a cheap answer can be charged as a share of it; None elsewhere."""
+        return None
+
     @property
     def provenance(self) -> dict[str, Any]:
         """Where the answers come from (file, sha256, ...), for results and checkpoints."""

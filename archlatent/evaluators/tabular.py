@@ -107,6 +107,14 @@ class TabularEvaluator(Evaluator):
         """The table's cost columns (params, FLOPs, latencies: `archlatent.constraints.is_cost`)."""
         return () if self._only else tuple(m for m in self.columns if is_cost(m))
 
+    def answer_seconds(self, genotypes: Sequence[Genotype]) -> list[float] | None:
+        """Each cell's recorded training time (``train_time_s``, seed mean), unanswered and uncharged;
+        None when the table records none."""
+        if "train_time_s" not in self.columns:
+            return None
+        self.check(genotypes)
+        return [float(np.mean(self.columns["train_time_s"][self.table.row_ids(g)])) for g in genotypes]
+
     def costs(self, genotypes: Sequence[Genotype]) -> list[dict[str, float]]:
         """The cost columns of each genotype's row (seed means), neither counted nor charged."""
         self.check(genotypes)

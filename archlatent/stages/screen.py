@@ -7,7 +7,9 @@ and only the best `keep` share of the ask goes on to the full evaluation; the ot
 ``screened`` with their cheap answer (`Ask.cheap`), for the strategy to use or not. The cheap
 answers are not queries: the search counts them apart (``screened``) and charges each `share` of a
 full evaluation (12/200 for a 12-epoch run of a 200-epoch benchmark), so a result says what it cost
-in both currencies.
+in both currencies. A zero-cost proxy can be the cheap answer instead (``--screen zc_synflow``,
+`archlatent.evaluators.proxy_fidelity`): each of its answers then carries its own share
+(``screen_share``: its measured seconds over the cell's training time).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from archlatent.checks import is_number
 from archlatent.errors import ArchLatentError
 from archlatent.evaluation import Answers, SearchError
 from archlatent.evaluators.base import Evaluator
+from archlatent.evaluators.proxy_fidelity import SHARE
 from archlatent.journal import Journal
 from archlatent.objectives import signed
 from archlatent.stages.base import STAGES, Ask, Context, Stage
@@ -29,7 +32,7 @@ class Screen(Stage):
 
     `evaluator`'s `metric` answers them; the best `keep` share of them go on (at least one; an ask
     that would keep them all is left alone, unpaid); each cheap answer costs `share` of a full
-    evaluation. `journal` keeps the cheap answers of a run, so a
+    evaluation, or the share it carries itself (``screen_share``, a proxy's answers). `journal` keeps the cheap answers of a run, so a
     resumed run pays for none of them twice."""
 
     cheap = True
@@ -62,7 +65,7 @@ class Screen(Stage):
                 raise SearchError(f"the screen gives no {self.metric!r} for {ctx.space.format(g)[:200]}")
             self.answers[g.key()] = answers[g.key()][self.metric]
             ctx.screened += 1
-            ctx.screen_cost += self.share
+            ctx.screen_cost += float(answers[g.key()].get(SHARE, self.share))
         ask.cheap.update({k: {self.metric: self.answers[k]} for k in pending})
         best = sorted(pending, key=lambda k: signed(self.metric, self.answers[k]))  # stable: ties keep ask order
         kept = set(best[: self.kept(len(pending))])
