@@ -11,10 +11,12 @@ held-out ones; every feature set sees the same random splits. Feature sets:
   interchangeable nodes, and the edge indicators ignore the order of a node's pairs anyway;
 - DARTS only, ``slot one-hot``: per cell and (op, input) slot, a one-hot op and a one-hot input, on
   the genotype as sampled (``raw``) and on its representative (pairs sorted, nodes ordered);
-- NB201 only, given ``--targets``: the free training targets themselves (`archlatent.encoders.targets`,
-  the columns `FREE_TARGETS["nb201"]` names), what the target head asks the latent mean to hold;
-- NB201 only, free one-number baselines: ``params alone`` and ``flops alone`` (the table's
-  ``params_mb`` / ``flops_m``, which the `zerocost` evaluator reproduces exactly) and, given
+- given ``--targets``: the free training targets themselves (`archlatent.encoders.targets`, the
+  columns `FREE_TARGETS[space]` names; NB-Graph: `GRAPH_TARGETS`), what the target head asks the
+  latent mean to hold;
+- NB201 and DARTS, free one-number baselines: ``params alone`` and ``flops alone`` (NB201: the table's
+  ``params_mb`` / ``flops_m``, which the `zerocost` evaluator reproduces exactly; DARTS: those of the
+  standalone network, C=36, 20 cells, 32x32, `archlatent.encoders.targets.darts_cost`) and, NB201 given
   ``--synflow FILE`` (the ``--out`` JSON of ``benchmarks/zerocost.py --proxy synflow --archs 0``),
   ``synflow alone`` (log(1 + synflow) of the representative's row). A ridge fit of one feature is a
   monotone map, so these taus are those of the number itself (or of its negative).
@@ -59,7 +61,7 @@ from sklearn.preprocessing import StandardScaler
 from archlatent import get_space
 from archlatent.encoders.checkpoint import load, read_metadata
 from archlatent.encoders.presets import FREE_TARGETS
-from archlatent.encoders.targets import target_values
+from archlatent.encoders.targets import darts_cost, target_values
 from archlatent.evaluators.supernet import SupernetEvaluator
 from archlatent.evaluators.tables import load_table
 from archlatent.genotype import Genotype
@@ -69,7 +71,7 @@ from archlatent.oneshot.train import train_supernet
 from archlatent.spaces.darts import N_STEPS, OPS
 
 ALPHAS = np.logspace(-3, 3, 13)
-#: The free targets every space has (params and flops are NB201's only).
+#: The free targets every space has (params and flops need a standalone network: NB201 and DARTS only).
 GRAPH_TARGETS = {"ops": 0.5, "depth": 0.5, "paths": 0.5, "extremes": 0.5}
 #: The DARTS supernet and its data (small enough for ~400 architectures on one CPU core).
 SUPERNET = {"C": 8, "layers": 5, "images": 4000, "image_size": 16, "valid_fraction": 0.5, "steps": 3000,
@@ -120,7 +122,7 @@ def nb201(args: argparse.Namespace) -> dict[str, Any]:
     if args.synflow:
         features["synflow alone"] = synflow_feature(args.synflow, rows)
     if args.targets:
-        features[f"free targets ({', '.join(FREE_TARGETS['nb201'])})"] = target_values(space, reps, FREE_TARGETS["nb201"])
+        features |= free_targets(space, reps, FREE_TARGETS["nb201"])
     results = {str(n): score(features, y, n, args.repeats) for n in args.train_sizes}
     return {"part": "nb201", "architectures": len(reps), "target": "cifar10 valid_acc", "results": results}
 
@@ -133,10 +135,15 @@ def nbgraph(args: argparse.Namespace) -> dict[str, Any]:
     columns = table.columns[args.dataset]
     features = {"one-hot": space.features(reps), "params alone": columns["params_m"][rows, None]}
     if args.targets:
-        features[f"free targets ({', '.join(GRAPH_TARGETS)})"] = target_values(space, reps, GRAPH_TARGETS)
+        features |= free_targets(space, reps, GRAPH_TARGETS)
     features |= latent_features(args.checkpoints, reps)
     results = {str(n): score(features, columns["valid_acc"][rows], n, args.repeats) for n in args.train_sizes}
     return {"part": "nbgraph", "architectures": len(reps), "target": f"{args.dataset} valid_acc", "results": results}
+
+
+def free_targets(space: Any, genotypes: Sequence[Genotype], targets: dict[str, float]) -> dict[str, np.ndarray]:
+    """``free targets (names)`` -> the raw target columns of `genotypes` (ridge standardizes them)."""
+    return {f"free targets ({', '.join(targets)})": target_values(space, genotypes, targets)}
 
 
 def synflow_feature(path: str, rows: list[int]) -> np.ndarray:
@@ -197,8 +204,13 @@ def darts(args: argparse.Namespace) -> dict[str, Any]:
     reps = [space.representative(g) for g in genotypes]
     supernet = old["supernet"] if args.accuracies else supernet_accuracies(reps, SUPERNET | {"steps": args.steps})
     y = (np.array(supernet["acc_A"]) + np.array(supernet["acc_B"])) / 2
+    params, flops = darts_cost(space, genotypes)
     features = {"one-hot": space.features(genotypes), "slot one-hot, raw": slot_one_hot(space, genotypes),
-                "slot one-hot, representative": slot_one_hot(space, reps)} | latent_features(args.checkpoints, genotypes)
+                "slot one-hot, representative": slot_one_hot(space, reps),
+                "params alone": params[:, None], "flops alone": flops[:, None]}
+    if args.targets:
+        features |= free_targets(space, genotypes, FREE_TARGETS["darts"])
+    features |= latent_features(args.checkpoints, genotypes)
     results = {str(len(y) * 2 // 3): score(features, y, len(y) * 2 // 3, args.repeats)}
     return {"part": "darts", "architectures": len(y), "target": "supernet valid_acc (mean of halves A, B)",
             "results": results, "supernet": supernet, "archs": [space.format(g) for g in genotypes]}
@@ -227,7 +239,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=SUPERNET["steps"], help="darts: supernet training steps")
     parser.add_argument("--synflow", help="nb201: benchmarks/zerocost.py --out JSON of all cells (synflow alone)")
     parser.add_argument("--targets", action="store_true",
-                        help="nb201, nbgraph: also the free targets themselves (FREE_TARGETS['nb201'], GRAPH_TARGETS) as features")
+                        help="also the free targets themselves (FREE_TARGETS[space], NB-Graph: GRAPH_TARGETS) as features")
     parser.add_argument("--accuracies", help="darts: reuse the archs and supernet accuracies of this JSON")
     parser.add_argument("--seed", type=int, default=0, help="darts: genotype sampling seed")
     parser.add_argument("--threads", type=int, default=1)

@@ -7,9 +7,12 @@ benchmark's accuracy is used. Targets, by name (``targets = {"params": 1.0, ...}
 weight multiplies that target's mean squared error on standardized values):
 
 - ``params`` / ``flops``: log of the parameter count / multiply-accumulates of the architecture's
-  standalone network (`archlatent.oneshot.nets`, published sizes). NB201 only: there each edge's
-  op is a module of its own, so both are a base plus one term per (edge, op), counted once per
-  process from 25 networks (exact; the tests compare with whole networks).
+  standalone network (`archlatent.oneshot.nets`, published sizes: NB201 C=16, N=5; DARTS C=36, 20
+  cells, 32x32 input). NB201 and DARTS: there each edge's op is a module of its own whose size
+  depends only on where it sits, so both are a base plus one term per edge op, counted once per
+  process from a few whole networks (exact; the tests compare with whole networks). NB201: per
+  (edge, op), 25 networks. DARTS: per (normal cell, op) and per (reduce cell, stride, op) (an op in
+  a reduction cell that reads one of the cell's two inputs has stride 2), 22 networks.
 - ``ops``: how many nodes carry each op (ops that lie on no path, such as NB201's ``none``, left out).
 - ``depth``: the most op nodes on one input -> output path.
 - ``paths``: per op, the number of input -> output paths through a node of that op, and the number
@@ -29,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from archlatent.batch import ArchBatch
 from archlatent.checks import is_number
@@ -100,15 +104,15 @@ def _count(adj: np.ndarray, keep: np.ndarray, source: np.ndarray, sink: np.ndarr
 @functools.lru_cache(maxsize=4)
 def _nb201_costs() -> tuple[float, np.ndarray, float, np.ndarray]:
     """(params of the all-``none`` network, params added by op k on edge e [6, 5], the same for flops)."""
-    from archlatent.oneshot.nets import count_flops_m, count_params_mb, standalone_network
+    from archlatent.oneshot.nets import standalone_network
     from archlatent.spaces import get_space
     from archlatent.spaces.nb201 import OPS
 
     space = get_space("nb201")
 
     def counts(ops: Sequence[str]) -> tuple[float, float]:
-        net = standalone_network(space.from_ops(ops))
-        return count_params_mb(net), count_flops_m(net)
+        p, f = _counts(standalone_network(space.from_ops(ops)))
+        return p, f
 
     base_p, base_f = counts(["none"] * 6)
     add_p, add_f = np.zeros((6, len(OPS))), np.zeros((6, len(OPS)))
@@ -129,12 +133,62 @@ def nb201_cost(space: SearchSpace, genotypes: Sequence[Genotype]) -> tuple[np.nd
     return base_p + add_p[edges, codes].sum(1), base_f + add_f[edges, codes].sum(1)
 
 
+def _counts(net: Any) -> np.ndarray:
+    """(params, flops) of a network, millions."""
+    from archlatent.oneshot.nets import count_flops_m, count_params_mb
+
+    return np.array([count_params_mb(net), count_flops_m(net)])
+
+
+@functools.lru_cache(maxsize=4)
+def _darts_costs() -> tuple[np.ndarray, np.ndarray]:
+    """(params and flops of the network whose every edge is ``none`` [2], the (params, flops) an op adds
+    [3, 7, 2]: in a normal cell, in a reduce cell at stride 2 (it reads input 0 or 1), at stride 1)."""
+    from archlatent.oneshot.nets.darts import DartsNetwork
+    from archlatent.spaces.darts import N_STEPS, OPS
+
+    empty = [("none", 0)] * (2 * N_STEPS)
+
+    def counts(normal: list[tuple[str, int]], reduce: list[tuple[str, int]]) -> np.ndarray:
+        with torch.random.fork_rng(devices=[]):  # the weights do not matter; keep the caller's RNG
+            return _counts(DartsNetwork(normal, reduce))
+
+    base = counts(empty, empty)
+    add = np.zeros((3, len(OPS), 2))
+    for k, op in enumerate(OPS):
+        add[0, k] = counts([(op, 0), *empty[1:]], empty) - base
+        add[1, k] = counts(empty, [(op, 0), *empty[1:]]) - base
+        add[2, k] = counts(empty, [*empty[:2], (op, 2), *empty[3:]]) - base  # pair 2 is node 3's: it may read node 2
+    return base, add
+
+
+def darts_cost(space: SearchSpace, genotypes: Sequence[Genotype]) -> tuple[np.ndarray, np.ndarray]:
+    """Parameter count (millions) and multiply-accumulates (millions, one 32x32 image) of DARTS standalone
+    networks (C=36, 20 cells, no auxiliary head), exact."""
+    from archlatent.spaces.darts import OPS
+
+    base, add = _darts_costs()
+    out = np.tile(base, (len(genotypes), 1))
+    for row, g in enumerate(genotypes):
+        normal, reduce = space.pairs(g)
+        out[row] += sum(add[0, OPS.index(op)] for op, _ in normal)
+        out[row] += sum(add[1 if j < 2 else 2, OPS.index(op)] for op, j in reduce)
+    return out[:, 0], out[:, 1]
+
+
+#: Space name -> (params, flops) of its standalone networks, for the ``params`` and ``flops`` targets.
+COSTS: dict[str, Callable[[SearchSpace, Sequence[Genotype]], tuple[np.ndarray, np.ndarray]]] = {
+    "nb201": nb201_cost,
+    "darts": darts_cost,
+}
+
+
 def _params(space: SearchSpace, genotypes: Sequence[Genotype], batch: ArchBatch) -> np.ndarray:
-    return np.log(nb201_cost(space, genotypes)[0])[:, None]
+    return np.log(COSTS[space.name](space, genotypes)[0])[:, None]
 
 
 def _flops(space: SearchSpace, genotypes: Sequence[Genotype], batch: ArchBatch) -> np.ndarray:
-    return np.log(nb201_cost(space, genotypes)[1])[:, None]
+    return np.log(COSTS[space.name](space, genotypes)[1])[:, None]
 
 
 def _ops(space: SearchSpace, genotypes: Sequence[Genotype], batch: ArchBatch) -> np.ndarray:
@@ -164,8 +218,8 @@ def _paths(space: SearchSpace, genotypes: Sequence[Genotype], batch: ArchBatch) 
 Target = Callable[[SearchSpace, Sequence[Genotype], ArchBatch], np.ndarray]
 #: name -> (function of (space, genotypes, their tensor form) -> [B, k], spaces it needs or None for all).
 TARGETS: dict[str, tuple[Target, tuple[str, ...] | None]] = {
-    "params": (_params, ("nb201",)),
-    "flops": (_flops, ("nb201",)),
+    "params": (_params, tuple(COSTS)),
+    "flops": (_flops, tuple(COSTS)),
     "ops": (_ops, None),
     "depth": (_depth, None),
     "paths": (_paths, None),

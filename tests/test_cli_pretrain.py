@@ -80,5 +80,5 @@ def test_pretrain_refuses_bad_targets_in_one_line(tmp_path, capsys, spec, messag
 
 
 def test_pretrain_free_targets_of_a_space_without_a_preset(tmp_path, capsys):
-    assert main(["pretrain", "--space", "darts", "--targets", "free", "--out", str(tmp_path / "x")]) == 2
-    assert "space 'darts' has no free-target preset" in capsys.readouterr().err
+    assert main(["pretrain", "--space", "nbgraph", "--targets", "free", "--out", str(tmp_path / "x")]) == 2
+    assert "space 'nbgraph' has no free-target preset (nb201, darts do)" in capsys.readouterr().err

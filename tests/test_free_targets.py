@@ -15,10 +15,15 @@ from scipy.stats import spearmanr
 from archlatent import ArchLatentError, CheckpointError, get_space
 from archlatent.encoders import FREE_TARGETS, build_encoder, fit, load, preset, pretrain, save
 from archlatent.encoders.checkpoint import METADATA, _digest
-from archlatent.encoders.targets import nb201_cost, target_values
+from archlatent.encoders.targets import darts_cost, nb201_cost, target_values
 from archlatent.oneshot.nets import count_flops_m, count_params_mb, standalone_network
 
 ROOT = Path(__file__).resolve().parents[1]
+#: DARTS (second order), the published genotype (Liu et al., ICLR 2019).
+DARTS_V2 = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+            "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
+            "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+            "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])")
 SMALL = {"latent_dim": 8, "hidden": 16, "layers": 2, "dec_hidden": 64, "score_hidden": 8}
 ALL = {"params": 1.0, "flops": 1.0, "ops": 1.0, "depth": 1.0, "paths": 1.0, "extremes": 1.0}
 
@@ -54,6 +59,22 @@ def test_nb201_cost_is_that_of_the_whole_network_and_the_table(nb201_table) -> N
         assert f == pytest.approx(columns["flops_m"][row], abs=1e-4)
 
 
+def test_darts_cost_is_that_of_the_whole_network() -> None:
+    space, rng = get_space("darts"), np.random.default_rng(5)
+    cells = [space.parse(DARTS_V2), space.sample(rng), space.sample(rng),
+             space.from_pairs([("skip_connect", 0), ("skip_connect", 1)] * 4, [("max_pool_3x3", 0), ("max_pool_3x3", 1)] * 4)]
+    params, flops = darts_cost(space, cells)
+    for g, p, f in zip(cells, params, flops):
+        with torch.random.fork_rng(devices=[]):
+            net = standalone_network(g)  # C=36, 20 cells: the published CIFAR-10 sizes
+        assert p == pytest.approx(count_params_mb(net), abs=1e-9)
+        assert f == pytest.approx(count_flops_m(net), abs=1e-6)
+    assert params[0] == pytest.approx(3.3, abs=0.05)  # DARTS (2nd order): 3.3M parameters (Liu et al. 2019, Table 1)
+    assert len(set(np.round(params, 6))) == len(cells)  # the counts tell these architectures apart
+    logs = target_values(space, cells, {"params": 1.0, "flops": 1.0})
+    assert np.allclose(logs, np.log(np.stack([params, flops], 1)))
+
+
 def test_graph_targets_of_a_known_cell() -> None:
     space = get_space("nb201")
     # edges 0->1 conv3x3, 1->3 skip, 0->3 conv1x1, 1->2 pool, 2->3 conv3x3: paths 0-3, 0-1-3, 0-1-2-3
@@ -76,7 +97,10 @@ def test_graph_targets_exist_for_every_space(space_name: str) -> None:
                            {"ops": 1.0, "depth": 1.0, "paths": 1.0, "extremes": 1.0})
     assert values.shape[0] == 20 and np.isfinite(values).all()
     assert values.std(0).max() > 0  # the targets differ between architectures
-    with pytest.raises(ArchLatentError, match="target 'params' exists for nb201"):
+    if space_name == "darts":  # a standalone network: its parameter count is a target too
+        assert build_encoder(space, "gin", targets={"params": 1.0}, **SMALL).target_head.out_features == 1
+        return
+    with pytest.raises(ArchLatentError, match=f"target 'params' exists for nb201, darts, not space '{space_name}'"):
         build_encoder(space, "gin", targets={"params": 1.0}, **SMALL)
 
 
@@ -160,3 +184,48 @@ def test_latent_probe_script_runs_on_a_tiny_setting(tmp_path: Path, nb201_csv: P
         assert len(entry["taus"]) == 2 and -1 <= entry["mean"] <= 1, name
     assert result["one-hot"]["mean"] > 0.2  # a real ranking of the real table
     assert f"mu {folder}" in run.stdout
+
+
+def run_probe(tmp_path: Path, *args: str) -> tuple[dict, str]:
+    """`benchmarks/latent_tau.py ARGS --out tmp_path/tau.json` in a subprocess: (its JSON, its stdout)."""
+    out = tmp_path / "tau.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "latent_tau.py"), *args, "--out", str(out)],
+                         check=False, capture_output=True, text=True, timeout=600,
+                         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(out.read_text()), run.stdout
+
+
+def test_darts_probe_reads_saved_accuracies(tmp_path: Path) -> None:
+    space, rng = get_space("darts"), np.random.default_rng(0)
+    genotypes = [space.sample(rng) for _ in range(30)]
+    params, _ = darts_cost(space, genotypes)
+    # A stand-in accuracy that falls with the parameter count: params alone must then rank it perfectly.
+    acc = (80 - params).tolist()
+    saved = tmp_path / "acc.json"
+    saved.write_text(json.dumps({"archs": [space.format(g) for g in genotypes],
+                                 "supernet": {"acc_A": acc, "acc_B": acc, "noise_ceiling_tau_A_vs_B": 1.0}}))
+    folder = save(build_encoder("darts", "gin", targets=FREE_TARGETS["darts"], **SMALL), tmp_path / "ckpt")
+    doc, stdout = run_probe(tmp_path, "--part", "darts", "--accuracies", str(saved), "--repeats", "2", "--targets",
+                            "--checkpoints", str(folder))
+    result = doc["results"]["20"]
+    assert set(result) == {"one-hot", "slot one-hot, raw", "slot one-hot, representative", "params alone",
+                           "flops alone", "free targets (params, flops, ops, depth, paths, extremes)", f"mu {folder}"}
+    assert result["params alone"]["taus"] == pytest.approx([1.0, 1.0])
+    assert all(len(entry["taus"]) == 2 and -1 <= entry["mean"] <= 1 for entry in result.values())
+    assert doc["archs"] == [space.format(g) for g in genotypes] and "| flops alone |" in stdout
+
+
+@pytest.mark.slow
+def test_darts_probe_trains_a_tiny_supernet(tmp_path: Path) -> None:
+    """The whole DARTS protocol (Fashion-MNIST, supernet, both validation halves) on 12 genotypes, 10 steps."""
+    from archlatent.oneshot.data.fashion import DEBIAN_FASHION_MNIST
+
+    if not DEBIAN_FASHION_MNIST.is_dir():
+        pytest.skip(f"Fashion-MNIST is not installed in {DEBIAN_FASHION_MNIST} (apt-get install dataset-fashion-mnist)")
+    doc, _ = run_probe(tmp_path, "--part", "darts", "--archs", "12", "--steps", "10", "--repeats", "2")
+    accuracies = np.array([doc["supernet"]["acc_A"], doc["supernet"]["acc_B"]])
+    assert accuracies.shape == (2, 12) and (accuracies > 0).all() and (accuracies <= 100).all()
+    assert len(set(doc["archs"])) == 12 and doc["supernet"]["settings"]["steps"] == 10
+    again, _ = run_probe(tmp_path, "--part", "darts", "--accuracies", str(tmp_path / "tau.json"), "--repeats", "2")
+    assert again["results"] == doc["results"]  # reused accuracies give the same probe
