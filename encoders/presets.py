@@ -49,8 +49,8 @@ MEMBERS: dict[tuple[str, str], int] = {("nb201", "transformer"): 3}
 #: ``preset("nb201", "transformer", targets=FREE_TARGETS["nb201"])``. With them the NB201 transformer's
 #: latent mean ranks at Kendall tau 0.605-0.624 under the ridge probe with 100 labels (5 pretraining
 #: seeds; 0.451-0.490 without, one-hot 0.562; BENCHMARKS.md 2c) and reconstructs 100 % of the held-out
-#: cells. Not the default: with them (one pretraining seed, 20 search seeds) nao's search was no worse
-#: but cso's was (BENCHMARKS.md 2c), and section 2's five-pretraining-seed table was not rerun.
+#: cells. Not the default: with them the default search reaches the best cell later (5 pretraining
+#: seeds x 100: nao +2.8 ± 1.2 queries until the hit, cso +4.9 ± 1.5; BENCHMARKS.md 2c).
 #: At weight 1 seed 2 reconstructed 99.43 % of the held-out cells, so 0.5.
 #: DARTS: the same six (params and flops of the C=36, 20-cell network), opt-in as well: the gin latent mean
 #: ranks the supernet accuracies of BENCHMARKS.md 2c at 0.332-0.362 (5 seeds; 0.286 without, one-hot 0.334),
