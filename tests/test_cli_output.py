@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import json
 
-from archlatent.cli import main
+from cli_run import run_cli as _run
+
 from archlatent.commands.basic import KINDS, first_sentence
 from archlatent.commands.progress import Progress
-
-
-def _run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_first_sentence_is_whole_and_plain():

@@ -6,16 +6,11 @@ import json
 import shutil
 
 import pytest
+from cli_run import run_cli as _run
 
 from archlatent.cli import main
 from archlatent.commands.outputs import locked
 from archlatent.journal import row_checksum
-
-
-def _run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _search(nb201_csv, out, *extra):

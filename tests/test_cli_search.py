@@ -11,14 +11,7 @@ import sys
 import time
 
 import pytest
-
-from archlatent.cli import main
-
-
-def _run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from cli_run import run_cli as _run
 
 
 def test_search_writes_result_and_exports(nb201_csv, tmp_path, capsys):

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from cli_run import run_cli as _run
 
 from archlatent.benchmark import random_first_hit, run_benchmark
-from archlatent.cli import main
 from archlatent.config import ConfigError, SearchConfig
 from archlatent.constraints import ConstraintError, is_cost, parse_constraint, parse_constraints
 from archlatent.evaluators.tabular import TabularEvaluator
@@ -18,12 +18,6 @@ from archlatent.run import build, run_search
 from archlatent.spaces import get_space
 
 PIXEL3 = "hw_latency_ms_pixel3"
-
-
-def _run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
+from cli_run import run_cli as _run
 
-from archlatent.cli import main
 from archlatent.encoders import (
     Portfolio,
     load,
@@ -27,12 +27,6 @@ from archlatent.optimizers import OPTIMIZERS
 from archlatent.search import search
 from archlatent.spaces import get_space
 from archlatent.strategies import STRATEGIES
-
-
-def _run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
