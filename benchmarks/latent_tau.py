@@ -14,6 +14,12 @@ held-out ones; every feature set sees the same random splits. Feature sets:
 - given ``--targets``: the free training targets themselves (`archlatent.encoders.targets`, the
   columns `FREE_TARGETS[space]` names; NB-Graph: `GRAPH_TARGETS`), what the target head asks the
   latent mean to hold;
+- given ``--references``, references from free information alone, with the same labels
+  (no autoencoder): ridge on one-hot and the free targets side by side (DARTS: also with the slot
+  one-hot of the representative), and two nonlinear regressors, a Gaussian process (RBF + white
+  noise, scikit-learn) on one-hot and a random forest (300 trees, leaves of >= 2) on one-hot and
+  the free targets. A latent mean holds nothing the architecture does not: where these references
+  stay below a goal, the free information read this way does not reach it;
 - NB201 and DARTS, free one-number baselines: ``params alone`` and ``flops alone`` (NB201: the table's
   ``params_mb`` / ``flops_m``, which the `zerocost` evaluator reproduces exactly; DARTS: those of the
   standalone network, C=36, 20 cells, 32x32, `archlatent.encoders.targets.darts_cost`) and, NB201 given
@@ -47,13 +53,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import stats
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -84,14 +95,45 @@ def ridge_tau(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray)
     return float(stats.kendalltau(model.predict(x[test]), y[test]).statistic)
 
 
-def score(features: dict[str, np.ndarray], y: np.ndarray, n_train: int, repeats: int) -> dict[str, dict[str, Any]]:
-    """Mean, std and per-split tau of every feature set over `repeats` random splits (seeds 0..repeats-1)."""
+def gp_tau(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+    """Kendall tau of a Gaussian process (RBF + white noise, hyperparameters by marginal likelihood)."""
+    kernel = ConstantKernel() * RBF(np.sqrt(x.shape[1])) + WhiteKernel()
+    model = make_pipeline(StandardScaler(), GaussianProcessRegressor(kernel, normalize_y=True, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x[train], y[train])
+    return float(stats.kendalltau(model.predict(x[test]), y[test]).statistic)
+
+
+def forest_tau(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+    """Kendall tau of a random forest (300 trees, leaves of >= 2 architectures, seed 0)."""
+    model = RandomForestRegressor(300, min_samples_leaf=2, random_state=0, n_jobs=1).fit(x[train], y[train])
+    return float(stats.kendalltau(model.predict(x[test]), y[test]).statistic)
+
+
+Probe = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], float]
+
+
+def score(features: dict[str, np.ndarray], y: np.ndarray, n_train: int, repeats: int,
+          fits: dict[str, Probe] | None = None) -> dict[str, dict[str, Any]]:
+    """Mean, std and per-split tau of every feature set over `repeats` random splits (seeds 0..repeats-1);
+    a set is read by ridge unless `fits` names another regressor for it."""
     taus: dict[str, list[float]] = {name: [] for name in features}
     for r in range(repeats):
         perm = np.random.default_rng(r).permutation(len(y))
         for name, x in features.items():
-            taus[name].append(ridge_tau(x, y, perm[:n_train], perm[n_train:]))
+            taus[name].append((fits or {}).get(name, ridge_tau)(x, y, perm[:n_train], perm[n_train:]))
     return {name: {"mean": float(np.mean(t)), "std": float(np.std(t)), "taus": t} for name, t in taus.items()}
+
+
+def references(one_hot: np.ndarray, targets: np.ndarray, *extra: tuple[str, np.ndarray]
+               ) -> tuple[dict[str, np.ndarray], dict[str, Probe]]:
+    """``--references``: the feature sets and their regressors (ridge unless named); `extra` adds
+    ``one-hot + NAME + free targets`` (ridge)."""
+    both = np.hstack([one_hot, targets])
+    features = {"one-hot + free targets": both, "GP on one-hot": one_hot, "forest on one-hot + free targets": both}
+    features |= {f"one-hot + {name} + free targets": np.hstack([one_hot, x, targets]) for name, x in extra}
+    return features, {"GP on one-hot": gp_tau, "forest on one-hot + free targets": forest_tau}
 
 
 def latent_features(checkpoints: Sequence[str], genotypes: list[Genotype]) -> dict[str, np.ndarray]:
@@ -123,7 +165,11 @@ def nb201(args: argparse.Namespace) -> dict[str, Any]:
         features["synflow alone"] = synflow_feature(args.synflow, rows)
     if args.targets:
         features |= free_targets(space, reps, FREE_TARGETS["nb201"])
-    results = {str(n): score(features, y, n, args.repeats) for n in args.train_sizes}
+    fits = {}
+    if args.references:
+        refs, fits = references(features["one-hot"], target_values(space, reps, FREE_TARGETS["nb201"]))
+        features |= refs
+    results = {str(n): score(features, y, n, args.repeats, fits) for n in args.train_sizes}
     return {"part": "nb201", "architectures": len(reps), "target": "cifar10 valid_acc", "results": results}
 
 
@@ -136,8 +182,12 @@ def nbgraph(args: argparse.Namespace) -> dict[str, Any]:
     features = {"one-hot": space.features(reps), "params alone": columns["params_m"][rows, None]}
     if args.targets:
         features |= free_targets(space, reps, GRAPH_TARGETS)
+    fits = {}
+    if args.references:
+        refs, fits = references(features["one-hot"], target_values(space, reps, GRAPH_TARGETS))
+        features |= refs
     features |= latent_features(args.checkpoints, reps)
-    results = {str(n): score(features, columns["valid_acc"][rows], n, args.repeats) for n in args.train_sizes}
+    results = {str(n): score(features, columns["valid_acc"][rows], n, args.repeats, fits) for n in args.train_sizes}
     return {"part": "nbgraph", "architectures": len(reps), "target": f"{args.dataset} valid_acc", "results": results}
 
 
@@ -210,8 +260,13 @@ def darts(args: argparse.Namespace) -> dict[str, Any]:
                 "params alone": params[:, None], "flops alone": flops[:, None]}
     if args.targets:
         features |= free_targets(space, genotypes, FREE_TARGETS["darts"])
+    fits = {}
+    if args.references:
+        refs, fits = references(features["one-hot"], target_values(space, genotypes, FREE_TARGETS["darts"]),
+                                ("slot one-hot, representative", features["slot one-hot, representative"]))
+        features |= refs
     features |= latent_features(args.checkpoints, genotypes)
-    results = {str(len(y) * 2 // 3): score(features, y, len(y) * 2 // 3, args.repeats)}
+    results = {str(len(y) * 2 // 3): score(features, y, len(y) * 2 // 3, args.repeats, fits)}
     return {"part": "darts", "architectures": len(y), "target": "supernet valid_acc (mean of halves A, B)",
             "results": results, "supernet": supernet, "archs": [space.format(g) for g in genotypes]}
 
@@ -240,6 +295,8 @@ def main() -> None:
     parser.add_argument("--synflow", help="nb201: benchmarks/zerocost.py --out JSON of all cells (synflow alone)")
     parser.add_argument("--targets", action="store_true",
                         help="also the free targets themselves (FREE_TARGETS[space], NB-Graph: GRAPH_TARGETS) as features")
+    parser.add_argument("--references", action="store_true",
+                        help="also what free information gives at most: ridge on one-hot + targets, GP, random forest")
     parser.add_argument("--accuracies", help="darts: reuse the archs and supernet accuracies of this JSON")
     parser.add_argument("--seed", type=int, default=0, help="darts: genotype sampling seed")
     parser.add_argument("--threads", type=int, default=1)
@@ -252,6 +309,8 @@ def main() -> None:
     start = time.perf_counter()
     doc = {"nb201": nb201, "nbgraph": nbgraph, "darts": darts}[args.part](args)
     doc |= {"ridge": "StandardScaler + RidgeCV(alphas=logspace(-3, 3, 13))", "repeats": args.repeats,
+            **({"references": "GP: StandardScaler + ConstantKernel * RBF + WhiteKernel, normalize_y; forest: "
+                              "RandomForestRegressor(300, min_samples_leaf=2, random_state=0)"} if args.references else {}),
             "wall_seconds": time.perf_counter() - start}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=2)

@@ -46,15 +46,10 @@ MEMBERS: dict[tuple[str, str], int] = {("nb201", "transformer"): 3}
 
 
 #: Free training targets (issue 25, `archlatent.encoders.targets`), opt-in: `archlatent pretrain --targets free`, or
-#: ``preset("nb201", "transformer", targets=FREE_TARGETS["nb201"])``. With them the NB201 transformer's
-#: latent mean ranks at Kendall tau 0.605-0.624 under the ridge probe with 100 labels (5 pretraining
-#: seeds; 0.451-0.490 without, one-hot 0.562; BENCHMARKS.md 2c) and reconstructs 100 % of the held-out
-#: cells. Not the default: with them the default search reaches the best cell later (5 pretraining
-#: seeds x 100: nao +2.8 ± 1.2 queries until the hit, cso +4.9 ± 1.5; BENCHMARKS.md 2c).
-#: At weight 1 seed 2 reconstructed 99.43 % of the held-out cells, so 0.5.
-#: DARTS: the same six (params and flops of the C=36, 20-cell network), opt-in as well: the gin latent mean
-#: ranks the supernet accuracies of BENCHMARKS.md 2c at 0.332-0.362 (5 seeds; 0.286 without, one-hot 0.334),
-#: held-out reconstruction >= 99.95 %, ~1.06x the pretraining CPU time.
+#: ``preset("nb201", "transformer", targets=FREE_TARGETS["nb201"])``. They make the latent mean rank
+#: architectures better under a linear probe (the arch2vec use case), but not the default: on NB201
+#: the default search reached the best cell later with them. Weight 0.5, as weight 1 cost held-out
+#: reconstruction on one NB201 seed. The figures are in BENCHMARKS.md 2c.
 FREE_TARGETS: dict[str, dict[str, float]] = {
     "nb201": {"params": 0.5, "flops": 0.5, "ops": 0.5, "depth": 0.5, "paths": 0.5, "extremes": 0.5},
     "darts": {"params": 0.5, "flops": 0.5, "ops": 0.5, "depth": 0.5, "paths": 0.5, "extremes": 0.5},

@@ -229,3 +229,27 @@ def test_darts_probe_trains_a_tiny_supernet(tmp_path: Path) -> None:
     assert len(set(doc["archs"])) == 12 and doc["supernet"]["settings"]["steps"] == 10
     again, _ = run_probe(tmp_path, "--part", "darts", "--accuracies", str(tmp_path / "tau.json"), "--repeats", "2")
     assert again["results"] == doc["results"]  # reused accuracies give the same probe
+
+
+def test_probe_references_read_free_information(tmp_path: Path) -> None:
+    """`--references`: ridge on one-hot + targets, a GP on one-hot and a forest on one-hot + targets, on
+    the same splits; a stand-in accuracy made of free numbers (parameters and one op count) is read by all."""
+    space, rng = get_space("darts"), np.random.default_rng(1)
+    genotypes = list({g.key(): g for g in (space.sample(rng) for _ in range(90))}.values())
+    params, _ = darts_cost(space, genotypes)
+    count = target_values(space, genotypes, {"ops": 1.0})[:, 0]  # one op's count, squared below: not linear in one-hot
+    acc = (70 - params + 0.3 * count**2).tolist()
+    saved = tmp_path / "acc.json"
+    saved.write_text(json.dumps({"archs": [space.format(g) for g in genotypes],
+                                 "supernet": {"acc_A": acc, "acc_B": acc, "noise_ceiling_tau_A_vs_B": 1.0}}))
+    doc, stdout = run_probe(tmp_path, "--part", "darts", "--accuracies", str(saved), "--repeats", "2", "--references")
+    result = doc["results"][str(len(genotypes) * 2 // 3)]
+    refs = ("one-hot + free targets", "GP on one-hot", "forest on one-hot + free targets",
+            "one-hot + slot one-hot, representative + free targets")
+    assert set(refs) <= set(result) and "GP" in doc["references"]
+    tau = {name: result[name]["mean"] for name in refs}
+    assert all(len(result[name]["taus"]) == 2 for name in refs)
+    # The forest reads the exact free numbers the stand-in is made of, square included; ridge only linearly.
+    assert tau["forest on one-hot + free targets"] > 0.9 > tau["one-hot + free targets"] > 0.5
+    assert tau["one-hot + slot one-hot, representative + free targets"] > 0.5 and tau["GP on one-hot"] > 0.2
+    assert f"| {refs[1]} |" in stdout
