@@ -89,26 +89,29 @@ SUPERNET = {"C": 8, "layers": 5, "images": 4000, "image_size": 16, "valid_fracti
             "batch_size": 64, "lr": 0.025, "recal_batches": 2, "eval_batch_size": 256, "seed": 0}
 
 
+def fitted_tau(model: Any, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+    """Kendall tau of `model`'s predictions on `test` after fitting it on `train`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the GP's bounds: its fit is still used
+        model.fit(x[train], y[train])
+    return float(stats.kendalltau(model.predict(x[test]), y[test]).statistic)
+
+
 def ridge_tau(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
     """Kendall tau of ridge predictions on `test` after fitting on `train`."""
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS)).fit(x[train], y[train])
-    return float(stats.kendalltau(model.predict(x[test]), y[test]).statistic)
+    return fitted_tau(make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS)), x, y, train, test)
 
 
 def gp_tau(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
     """Kendall tau of a Gaussian process (RBF + white noise, hyperparameters by marginal likelihood)."""
     kernel = ConstantKernel() * RBF(np.sqrt(x.shape[1])) + WhiteKernel()
     model = make_pipeline(StandardScaler(), GaussianProcessRegressor(kernel, normalize_y=True, random_state=0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x[train], y[train])
-    return float(stats.kendalltau(model.predict(x[test]), y[test]).statistic)
+    return fitted_tau(model, x, y, train, test)
 
 
 def forest_tau(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
     """Kendall tau of a random forest (300 trees, leaves of >= 2 architectures, seed 0)."""
-    model = RandomForestRegressor(300, min_samples_leaf=2, random_state=0, n_jobs=1).fit(x[train], y[train])
-    return float(stats.kendalltau(model.predict(x[test]), y[test]).statistic)
+    return fitted_tau(RandomForestRegressor(300, min_samples_leaf=2, random_state=0, n_jobs=1), x, y, train, test)
 
 
 Probe = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], float]
@@ -126,14 +129,15 @@ def score(features: dict[str, np.ndarray], y: np.ndarray, n_train: int, repeats:
     return {name: {"mean": float(np.mean(t)), "std": float(np.std(t)), "taus": t} for name, t in taus.items()}
 
 
-def references(one_hot: np.ndarray, targets: np.ndarray, *extra: tuple[str, np.ndarray]
-               ) -> tuple[dict[str, np.ndarray], dict[str, Probe]]:
-    """``--references``: the feature sets and their regressors (ridge unless named); `extra` adds
+def add_references(features: dict[str, np.ndarray], targets: np.ndarray, *extra: str) -> dict[str, Probe]:
+    """``--references``: add their feature sets to `features` (next to its ``one-hot``); return the
+    regressors of those not read by ridge. Each of `extra` (a set of `features`) adds
     ``one-hot + NAME + free targets`` (ridge)."""
+    one_hot = features["one-hot"]
     both = np.hstack([one_hot, targets])
-    features = {"one-hot + free targets": both, "GP on one-hot": one_hot, "forest on one-hot + free targets": both}
-    features |= {f"one-hot + {name} + free targets": np.hstack([one_hot, x, targets]) for name, x in extra}
-    return features, {"GP on one-hot": gp_tau, "forest on one-hot + free targets": forest_tau}
+    features |= {"one-hot + free targets": both, "GP on one-hot": one_hot, "forest on one-hot + free targets": both}
+    features |= {f"one-hot + {name} + free targets": np.hstack([one_hot, features[name], targets]) for name in extra}
+    return {"GP on one-hot": gp_tau, "forest on one-hot + free targets": forest_tau}
 
 
 def latent_features(checkpoints: Sequence[str], genotypes: list[Genotype]) -> dict[str, np.ndarray]:
@@ -165,10 +169,7 @@ def nb201(args: argparse.Namespace) -> dict[str, Any]:
         features["synflow alone"] = synflow_feature(args.synflow, rows)
     if args.targets:
         features |= free_targets(space, reps, FREE_TARGETS["nb201"])
-    fits = {}
-    if args.references:
-        refs, fits = references(features["one-hot"], target_values(space, reps, FREE_TARGETS["nb201"]))
-        features |= refs
+    fits = add_references(features, target_values(space, reps, FREE_TARGETS["nb201"])) if args.references else {}
     results = {str(n): score(features, y, n, args.repeats, fits) for n in args.train_sizes}
     return {"part": "nb201", "architectures": len(reps), "target": "cifar10 valid_acc", "results": results}
 
@@ -182,10 +183,7 @@ def nbgraph(args: argparse.Namespace) -> dict[str, Any]:
     features = {"one-hot": space.features(reps), "params alone": columns["params_m"][rows, None]}
     if args.targets:
         features |= free_targets(space, reps, GRAPH_TARGETS)
-    fits = {}
-    if args.references:
-        refs, fits = references(features["one-hot"], target_values(space, reps, GRAPH_TARGETS))
-        features |= refs
+    fits = add_references(features, target_values(space, reps, GRAPH_TARGETS)) if args.references else {}
     features |= latent_features(args.checkpoints, reps)
     results = {str(n): score(features, columns["valid_acc"][rows], n, args.repeats, fits) for n in args.train_sizes}
     return {"part": "nbgraph", "architectures": len(reps), "target": f"{args.dataset} valid_acc", "results": results}
@@ -260,11 +258,8 @@ def darts(args: argparse.Namespace) -> dict[str, Any]:
                 "params alone": params[:, None], "flops alone": flops[:, None]}
     if args.targets:
         features |= free_targets(space, genotypes, FREE_TARGETS["darts"])
-    fits = {}
-    if args.references:
-        refs, fits = references(features["one-hot"], target_values(space, genotypes, FREE_TARGETS["darts"]),
-                                ("slot one-hot, representative", features["slot one-hot, representative"]))
-        features |= refs
+    fits = add_references(features, target_values(space, genotypes, FREE_TARGETS["darts"]),
+                          "slot one-hot, representative") if args.references else {}
     features |= latent_features(args.checkpoints, genotypes)
     results = {str(len(y) * 2 // 3): score(features, y, len(y) * 2 // 3, args.repeats, fits)}
     return {"part": "darts", "architectures": len(y), "target": "supernet valid_acc (mean of halves A, B)",
@@ -296,7 +291,7 @@ def main() -> None:
     parser.add_argument("--targets", action="store_true",
                         help="also the free targets themselves (FREE_TARGETS[space], NB-Graph: GRAPH_TARGETS) as features")
     parser.add_argument("--references", action="store_true",
-                        help="also what free information gives at most: ridge on one-hot + targets, GP, random forest")
+                        help="also free information alone, same labels: ridge on one-hot + targets, GP, random forest")
     parser.add_argument("--accuracies", help="darts: reuse the archs and supernet accuracies of this JSON")
     parser.add_argument("--seed", type=int, default=0, help="darts: genotype sampling seed")
     parser.add_argument("--threads", type=int, default=1)

@@ -233,7 +233,7 @@ def test_darts_probe_trains_a_tiny_supernet(tmp_path: Path) -> None:
 
 def test_probe_references_read_free_information(tmp_path: Path) -> None:
     """`--references`: ridge on one-hot + targets, a GP on one-hot and a forest on one-hot + targets, on
-    the same splits; a stand-in accuracy made of free numbers (parameters and one op count) is read by all."""
+    the same splits, on a stand-in accuracy made of free numbers (parameters and one op count, squared)."""
     space, rng = get_space("darts"), np.random.default_rng(1)
     genotypes = list({g.key(): g for g in (space.sample(rng) for _ in range(90))}.values())
     params, _ = darts_cost(space, genotypes)
